@@ -1,0 +1,325 @@
+//! Applying operations to a model: validate first, then change, or refuse and change nothing.
+
+use crate::error::ModelError;
+use crate::id::ElementId;
+use crate::model::{Data, Model};
+use crate::op::Op;
+use crate::value::{ElementKind, Node};
+
+impl Model {
+    /// Applies `op`. On error the model is unchanged. An operation whose target is no longer in
+    /// the tree does nothing.
+    pub fn apply(&mut self, op: &Op) -> Result<(), ModelError> {
+        match op {
+            Op::Compound(_) => self.apply_with_inverse(op).map(drop),
+            _ => self.apply_primitive(op, false).map(drop),
+        }
+    }
+
+    /// Applies `op` and returns the operation that undoes it (the old value, the removed text),
+    /// for history played backwards and for undo. On error the model is unchanged.
+    pub fn apply_with_inverse(&mut self, op: &Op) -> Result<Op, ModelError> {
+        match op {
+            Op::Compound(ops) => {
+                let mut inverses: Vec<Op> = Vec::with_capacity(ops.len());
+                for inner in ops {
+                    match self.apply_with_inverse(inner) {
+                        Ok(inverse) => inverses.push(inverse),
+                        Err(err) => {
+                            // All or nothing: undo what this batch already did.
+                            for inverse in inverses.iter().rev() {
+                                let undone = self.apply_with_inverse(inverse);
+                                debug_assert!(undone.is_ok(), "inverse failed: {undone:?}");
+                            }
+                            return Err(err);
+                        }
+                    }
+                }
+                inverses.reverse();
+                Ok(Op::Compound(inverses))
+            }
+            _ => Ok(self.apply_primitive(op, true)?.unwrap_or_else(Op::noop)),
+        }
+    }
+
+    /// Applies one primitive operation; returns its inverse when `want_inverse`.
+    fn apply_primitive(&mut self, op: &Op, want_inverse: bool) -> Result<Option<Op>, ModelError> {
+        let Some(id) = op.target() else { return Ok(None) };
+        let Some(element) = self.elements.get(&id) else {
+            // The target left the tree through a concurrent operation: a no-op.
+            return Ok(Some(Op::noop()));
+        };
+        let actual = element.data.kind();
+        let expect = |expected: ElementKind| {
+            if actual == expected {
+                Ok(())
+            } else {
+                Err(ModelError::WrongType { id, expected, actual })
+            }
+        };
+        match op {
+            Op::StringInsert { index, text, .. } => {
+                expect(ElementKind::String)?;
+                self.rope_mut(id).insert(*index, text)?;
+                Ok(want_inverse.then(|| Op::StringRemove {
+                    id,
+                    index: *index,
+                    len: crate::rope::utf16_len(text),
+                }))
+            }
+            Op::StringRemove { index, len, .. } => {
+                expect(ElementKind::String)?;
+                let rope = self.rope_mut(id);
+                if want_inverse {
+                    let text = rope.remove(*index, *len)?;
+                    Ok(Some(Op::StringInsert { id, index: *index, text }))
+                } else {
+                    rope.remove_discard(*index, *len).map(|_| None)
+                }
+            }
+            Op::StringSplice { index, remove, text, .. } => {
+                expect(ElementKind::String)?;
+                let rope = self.rope_mut(id);
+                rope.check_range(*index, *remove)?;
+                let removed = rope.remove(*index, *remove)?;
+                rope.insert(*index, text)?;
+                Ok(want_inverse.then(|| Op::StringSplice {
+                    id,
+                    index: *index,
+                    remove: crate::rope::utf16_len(text),
+                    text: removed,
+                }))
+            }
+            Op::StringSet { value, .. } => {
+                expect(ElementKind::String)?;
+                let rope = self.rope_mut(id);
+                let old = want_inverse.then(|| rope.to_string());
+                rope.set(value);
+                Ok(old.map(|value| Op::StringSet { id, value }))
+            }
+            Op::ArrayInsert { index, value, .. } => {
+                expect(ElementKind::Array)?;
+                let len = self.items(id).len();
+                check_index(*index, len + 1)?;
+                self.check_subtree(value, self.depth_of(id) + 1)?;
+                let child = self.insert_subtree(value.clone(), Some(id));
+                self.items_mut(id).insert(*index, child);
+                Ok(want_inverse.then_some(Op::ArrayRemove { id, index: *index }))
+            }
+            Op::ArrayRemove { index, .. } => {
+                expect(ElementKind::Array)?;
+                check_index(*index, self.items(id).len())?;
+                let child = self.items_mut(id).remove(*index);
+                let old = self.detach(child, want_inverse);
+                Ok(old.map(|value| Op::ArrayInsert { id, index: *index, value }))
+            }
+            Op::ArrayReplace { index, value, .. } => {
+                expect(ElementKind::Array)?;
+                check_index(*index, self.items(id).len())?;
+                self.check_subtree(value, self.depth_of(id) + 1)?;
+                let new_child = self.insert_subtree(value.clone(), Some(id));
+                let old_child = std::mem::replace(&mut self.items_mut(id)[*index], new_child);
+                let old = self.detach(old_child, want_inverse);
+                Ok(old.map(|value| Op::ArrayReplace { id, index: *index, value }))
+            }
+            Op::ArrayMove { from, to, .. } => {
+                expect(ElementKind::Array)?;
+                let len = self.items(id).len();
+                check_index(*from, len)?;
+                check_index(*to, len)?;
+                let items = self.items_mut(id);
+                let child = items.remove(*from);
+                items.insert(*to, child);
+                Ok(want_inverse.then_some(Op::ArrayMove { id, from: *to, to: *from }))
+            }
+            Op::ArraySet { value, .. } => {
+                expect(ElementKind::Array)?;
+                self.check_children(value.iter(), id)?;
+                let new: Vec<ElementId> =
+                    value.iter().map(|n| self.insert_subtree(n.clone(), Some(id))).collect();
+                let old_items = std::mem::replace(self.items_mut(id), new);
+                let old: Vec<Option<Node>> =
+                    old_items.into_iter().map(|c| self.detach(c, want_inverse)).collect();
+                Ok(want_inverse.then(|| Op::ArraySet { id, value: old.into_iter().flatten().collect() }))
+            }
+            Op::ObjectAdd { key, value, before, .. } => {
+                expect(ElementKind::Object)?;
+                let props = self.props(id);
+                if props.contains_key(key) {
+                    return Err(ModelError::PropertyExists { key: key.clone() });
+                }
+                let position = before.iter().find_map(|k| props.get_index_of(k));
+                self.check_subtree(value, self.depth_of(id) + 1)?;
+                let child = self.insert_subtree(value.clone(), Some(id));
+                let props = self.props_mut(id);
+                match position {
+                    Some(p) => {
+                        props.shift_insert(p, key.clone(), child);
+                    }
+                    None => {
+                        props.insert(key.clone(), child);
+                    }
+                }
+                Ok(want_inverse.then(|| Op::ObjectRemove { id, key: key.clone() }))
+            }
+            Op::ObjectSet { key, value, .. } => {
+                expect(ElementKind::Object)?;
+                if !self.props(id).contains_key(key) {
+                    return Err(ModelError::NoSuchProperty { key: key.clone() });
+                }
+                self.check_subtree(value, self.depth_of(id) + 1)?;
+                let new_child = self.insert_subtree(value.clone(), Some(id));
+                let slot = self.props_mut(id).get_mut(key).expect("checked above");
+                let old_child = std::mem::replace(slot, new_child);
+                let old = self.detach(old_child, want_inverse);
+                Ok(old.map(|value| Op::ObjectSet { id, key: key.clone(), value }))
+            }
+            Op::ObjectRemove { key, .. } => {
+                expect(ElementKind::Object)?;
+                let props = self.props_mut(id);
+                let Some(position) = props.get_index_of(key) else {
+                    return Err(ModelError::NoSuchProperty { key: key.clone() });
+                };
+                let next_key = props.get_index(position + 1).map(|(k, _)| k.clone());
+                let (_, child) = props.shift_remove_index(position).expect("index found above");
+                let old = self.detach(child, want_inverse);
+                Ok(old.map(|value| Op::ObjectAdd {
+                    id,
+                    key: key.clone(),
+                    value,
+                    before: next_key.into_iter().collect(),
+                }))
+            }
+            Op::ObjectSetAll { value, .. } => {
+                expect(ElementKind::Object)?;
+                let mut keys = rustc_hash::FxHashSet::default();
+                if let Some((k, _)) = value.iter().find(|(k, _)| !keys.insert(k.as_str())) {
+                    return Err(ModelError::PropertyExists { key: k.clone() });
+                }
+                self.check_children(value.iter().map(|(_, n)| n), id)?;
+                let new = value
+                    .iter()
+                    .map(|(k, n)| (k.clone(), self.insert_subtree(n.clone(), Some(id))))
+                    .collect();
+                let old_props = std::mem::replace(self.props_mut(id), new);
+                let old: Vec<(String, Option<Node>)> = old_props
+                    .into_iter()
+                    .map(|(k, c)| (k, self.detach(c, want_inverse)))
+                    .collect();
+                Ok(want_inverse.then(|| Op::ObjectSetAll {
+                    id,
+                    value: old.into_iter().filter_map(|(k, n)| Some((k, n?))).collect(),
+                }))
+            }
+            Op::NumberAdd { delta, .. } => {
+                expect(ElementKind::Number)?;
+                let Data::Number(n) = &mut self.data_mut(id) else { unreachable!() };
+                let sum = *n + *delta;
+                if !delta.is_finite() || !sum.is_finite() {
+                    return Err(ModelError::NonFiniteNumber);
+                }
+                *n = sum;
+                Ok(want_inverse.then_some(Op::NumberAdd { id, delta: -*delta }))
+            }
+            Op::NumberSet { value, .. } => {
+                expect(ElementKind::Number)?;
+                if !value.is_finite() {
+                    return Err(ModelError::NonFiniteNumber);
+                }
+                let Data::Number(n) = &mut self.data_mut(id) else { unreachable!() };
+                let old = std::mem::replace(n, *value);
+                Ok(want_inverse.then_some(Op::NumberSet { id, value: old }))
+            }
+            Op::BooleanSet { value, .. } => {
+                expect(ElementKind::Boolean)?;
+                let Data::Bool(b) = &mut self.data_mut(id) else { unreachable!() };
+                let old = std::mem::replace(b, *value);
+                Ok(want_inverse.then_some(Op::BooleanSet { id, value: old }))
+            }
+            Op::DateSet { value, .. } => {
+                expect(ElementKind::Date)?;
+                let Data::Date(d) = &mut self.data_mut(id) else { unreachable!() };
+                let old = std::mem::replace(d, *value);
+                Ok(want_inverse.then_some(Op::DateSet { id, value: old }))
+            }
+            Op::Compound(_) => unreachable!("compounds are handled by the caller"),
+        }
+    }
+
+    /// Checks new children of `parent` together: each valid, and no id used twice among them.
+    fn check_children<'a>(
+        &self,
+        children: impl Iterator<Item = &'a Node>,
+        parent: ElementId,
+    ) -> Result<(), ModelError> {
+        let depth = self.depth_of(parent) + 1;
+        let mut seen = rustc_hash::FxHashSet::default();
+        for child in children {
+            self.check_subtree(child, depth)?;
+            let mut dup = None;
+            child.for_each(&mut |n| {
+                if !seen.insert(n.id) {
+                    dup = Some(n.id);
+                }
+            });
+            if let Some(id) = dup {
+                return Err(ModelError::DuplicateId(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the subtree at `child` (already unlinked), returning it when asked for.
+    fn detach(&mut self, child: ElementId, keep: bool) -> Option<Node> {
+        let node = if keep { self.node_of(child) } else { None };
+        self.remove_subtree(child);
+        node
+    }
+
+    fn data_mut(&mut self, id: ElementId) -> &mut Data {
+        &mut self.elements.get_mut(&id).expect("target checked by caller").data
+    }
+
+    fn rope_mut(&mut self, id: ElementId) -> &mut crate::rope::Utf16Rope {
+        match self.data_mut(id) {
+            Data::String(s) => s,
+            _ => unreachable!("type checked by caller"),
+        }
+    }
+
+    fn items(&self, id: ElementId) -> &Vec<ElementId> {
+        match &self.elements[&id].data {
+            Data::Array(items) => items,
+            _ => unreachable!("type checked by caller"),
+        }
+    }
+
+    fn items_mut(&mut self, id: ElementId) -> &mut Vec<ElementId> {
+        match self.data_mut(id) {
+            Data::Array(items) => items,
+            _ => unreachable!("type checked by caller"),
+        }
+    }
+
+    fn props(&self, id: ElementId) -> &crate::model::Props {
+        match &self.elements[&id].data {
+            Data::Object(props) => props,
+            _ => unreachable!("type checked by caller"),
+        }
+    }
+
+    fn props_mut(&mut self, id: ElementId) -> &mut crate::model::Props {
+        match self.data_mut(id) {
+            Data::Object(props) => props,
+            _ => unreachable!("type checked by caller"),
+        }
+    }
+}
+
+fn check_index(index: usize, len: usize) -> Result<(), ModelError> {
+    if index < len {
+        Ok(())
+    } else {
+        Err(ModelError::IndexOutOfRange { index, len })
+    }
+}

@@ -1,0 +1,26 @@
+//! Tandem's pure core: the data model, operations, transformation, references, the client and
+//! relay concurrency-control state machines, and the wire protocol.
+//!
+//! Nothing here does I/O, spawns tasks or knows about WebAssembly: inputs and outputs are values,
+//! so the relay (native) and the client (WebAssembly) run the very same code, and tests drive it
+//! directly.
+
+mod apply;
+pub mod error;
+pub mod id;
+pub mod model;
+pub mod op;
+// pub mod protocol;
+pub mod reference;
+pub mod rope;
+pub mod testing;
+pub mod transform;
+pub mod value;
+
+pub use error::ModelError;
+pub use id::{ElementId, IdGenerator};
+pub use model::{Model, PathSegment};
+pub use op::Op;
+pub use reference::{ReferenceKey, ReferenceKind, ReferenceValue};
+pub use transform::transform;
+pub use value::{ElementKind, Node, NodeValue, Value};

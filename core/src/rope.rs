@@ -1,0 +1,220 @@
+//! Text storage with UTF-16 positions.
+
+use jumprope::JumpRope;
+
+use crate::error::ModelError;
+
+/// A string that stays cheap to edit when it is large, addressed in UTF-16 code units.
+///
+/// It wraps jumprope's skip-list rope, which keeps UTF-16 counts in its nodes, so a position
+/// given in code units is found in one descent rather than converted character by character.
+/// Every index is checked: past the end or between the halves of a surrogate pair is an error.
+pub struct Utf16Rope {
+    rope: JumpRope,
+}
+
+impl Clone for Utf16Rope {
+    fn clone(&self) -> Self {
+        let mut rope = Utf16Rope::new();
+        for chunk in self.rope.substrings() {
+            rope.rope.insert(rope.rope.len_chars(), chunk);
+        }
+        rope
+    }
+}
+
+impl std::fmt::Debug for Utf16Rope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.to_string(), f)
+    }
+}
+
+impl PartialEq for Utf16Rope {
+    fn eq(&self, other: &Self) -> bool {
+        self.rope == other.rope
+    }
+}
+
+impl Default for Utf16Rope {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The skip list's seed. Fixed, so that the rope never asks the platform for entropy (which would
+/// pull a random-number source into the WebAssembly build).
+const ROPE_SEED: u64 = 0x7a6e_6465_6d21;
+
+impl Utf16Rope {
+    /// An empty string.
+    pub fn new() -> Self {
+        Utf16Rope { rope: JumpRope::new_from_seed(ROPE_SEED) }
+    }
+
+    /// The length in UTF-16 code units.
+    pub fn len_utf16(&self) -> usize {
+        self.rope.len_wchars()
+    }
+
+    /// The length in bytes of its UTF-8 form.
+    pub fn len_bytes(&self) -> usize {
+        self.rope.len_bytes()
+    }
+
+    /// Whether the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rope.is_empty()
+    }
+
+    /// Heap bytes used, for memory reports.
+    pub fn mem_size(&self) -> usize {
+        self.rope.mem_size()
+    }
+
+    /// Checks that `index` is a valid position: at most the length, and not inside a surrogate
+    /// pair. Strings without characters outside the BMP skip the pair check entirely.
+    pub fn check_index(&self, index: usize) -> Result<(), ModelError> {
+        let len = self.rope.len_wchars();
+        if index > len {
+            return Err(ModelError::IndexOutOfRange { index, len });
+        }
+        if len != self.rope.len_chars() {
+            // The string holds surrogate pairs: a position is valid when converting it to
+            // characters and back gives it again (the conversion rounds down inside a pair).
+            let chars = self.rope.wchars_to_chars(index);
+            if self.rope.chars_to_wchars(chars) != index {
+                return Err(ModelError::SplitsSurrogatePair { index });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `index..index + len` is a valid range.
+    pub fn check_range(&self, index: usize, len: usize) -> Result<(), ModelError> {
+        let end = index.checked_add(len).ok_or(ModelError::IndexOutOfRange {
+            index: usize::MAX,
+            len: self.len_utf16(),
+        })?;
+        self.check_index(index)?;
+        if len > 0 {
+            self.check_index(end)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `text` at `index` (code units).
+    pub fn insert(&mut self, index: usize, text: &str) -> Result<(), ModelError> {
+        self.check_index(index)?;
+        if !text.is_empty() {
+            self.rope.insert_at_wchar(index, text);
+        }
+        Ok(())
+    }
+
+    /// Removes `len` code units at `index` and returns the removed text.
+    pub fn remove(&mut self, index: usize, len: usize) -> Result<String, ModelError> {
+        self.check_range(index, len)?;
+        if len == 0 {
+            return Ok(String::new());
+        }
+        let removed = self.slice(index, len);
+        self.rope.remove_at_wchar(index..index + len);
+        Ok(removed)
+    }
+
+    /// Removes without returning the text: the fast path when no inverse is needed.
+    pub fn remove_discard(&mut self, index: usize, len: usize) -> Result<(), ModelError> {
+        self.check_range(index, len)?;
+        if len > 0 {
+            self.rope.remove_at_wchar(index..index + len);
+        }
+        Ok(())
+    }
+
+    /// The text of the code-unit range `index..index + len`, which must be valid.
+    pub fn slice(&self, index: usize, len: usize) -> String {
+        let start = self.rope.wchars_to_chars(index);
+        let end = self.rope.wchars_to_chars(index + len);
+        let mut out = String::new();
+        for chunk in self.rope.slice_substrings(start..end) {
+            out.push_str(chunk);
+        }
+        out
+    }
+
+    /// Replaces the whole text.
+    pub fn set(&mut self, text: &str) {
+        self.rope = JumpRope::new_from_seed(ROPE_SEED);
+        self.rope.insert(0, text);
+    }
+
+    /// Builds a rope holding `text`.
+    pub fn from_str(text: &str) -> Self {
+        let mut rope = Utf16Rope::new();
+        rope.rope.insert(0, text);
+        rope
+    }
+}
+
+impl std::fmt::Display for Utf16Rope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for chunk in self.rope.substrings() {
+            f.write_str(chunk)?;
+        }
+        Ok(())
+    }
+}
+
+/// The length of `text` in UTF-16 code units.
+pub fn utf16_len(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().map(char::len_utf16).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_and_removes_by_utf16_index() {
+        let mut r = Utf16Rope::from_str("héllo");
+        r.insert(5, " wörld").unwrap();
+        assert_eq!(r.to_string(), "héllo wörld");
+        assert_eq!(r.remove(1, 4).unwrap(), "éllo");
+        assert_eq!(r.to_string(), "h wörld");
+    }
+
+    #[test]
+    fn surrogate_pairs_count_two_and_cannot_be_split() {
+        let mut r = Utf16Rope::from_str("a😀b");
+        assert_eq!(r.len_utf16(), 4);
+        assert_eq!(r.insert(2, "x"), Err(ModelError::SplitsSurrogatePair { index: 2 }));
+        assert_eq!(r.remove(0, 2), Err(ModelError::SplitsSurrogatePair { index: 2 }));
+        r.insert(3, "x").unwrap();
+        assert_eq!(r.to_string(), "a😀xb");
+        assert_eq!(r.remove(1, 2).unwrap(), "😀");
+        assert_eq!(r.to_string(), "axb");
+    }
+
+    #[test]
+    fn out_of_range_is_an_error() {
+        let mut r = Utf16Rope::from_str("abc");
+        assert_eq!(r.insert(4, "x"), Err(ModelError::IndexOutOfRange { index: 4, len: 3 }));
+        assert!(r.remove(2, 2).is_err());
+        assert!(r.remove(usize::MAX, 2).is_err());
+        assert_eq!(r.to_string(), "abc");
+    }
+
+    #[test]
+    fn large_text_round_trips() {
+        let text: String = (0..20_000).map(|i| if i % 7 == 0 { '𝄞' } else { 'q' }).collect();
+        let mut r = Utf16Rope::from_str(&text);
+        assert_eq!(r.len_utf16(), utf16_len(&text));
+        r.insert(14, "!").unwrap();
+        assert_eq!(r.slice(14, 1), "!");
+        assert_eq!(r.clone(), r);
+    }
+}
