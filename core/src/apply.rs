@@ -44,7 +44,9 @@ impl Model {
 
     /// Applies one primitive operation; returns its inverse when `want_inverse`.
     fn apply_primitive(&mut self, op: &Op, want_inverse: bool) -> Result<Option<Op>, ModelError> {
-        let Some(id) = op.target() else { return Ok(None) };
+        let Some(id) = op.target() else {
+            return Ok(None);
+        };
         let Some(element) = self.elements.get(&id) else {
             // The target left the tree through a concurrent operation: a no-op.
             return Ok(Some(Op::noop()));
@@ -54,7 +56,11 @@ impl Model {
             if actual == expected {
                 Ok(())
             } else {
-                Err(ModelError::WrongType { id, expected, actual })
+                Err(ModelError::WrongType {
+                    id,
+                    expected,
+                    actual,
+                })
             }
         };
         match op {
@@ -72,12 +78,21 @@ impl Model {
                 let rope = self.rope_mut(id);
                 if want_inverse {
                     let text = rope.remove(*index, *len)?;
-                    Ok(Some(Op::StringInsert { id, index: *index, text }))
+                    Ok(Some(Op::StringInsert {
+                        id,
+                        index: *index,
+                        text,
+                    }))
                 } else {
                     rope.remove_discard(*index, *len).map(|_| None)
                 }
             }
-            Op::StringSplice { index, remove, text, .. } => {
+            Op::StringSplice {
+                index,
+                remove,
+                text,
+                ..
+            } => {
                 expect(ElementKind::String)?;
                 let rope = self.rope_mut(id);
                 rope.check_range(*index, *remove)?;
@@ -111,7 +126,11 @@ impl Model {
                 check_index(*index, self.items(id).len())?;
                 let child = self.items_mut(id).remove(*index);
                 let old = self.detach(child, want_inverse);
-                Ok(old.map(|value| Op::ArrayInsert { id, index: *index, value }))
+                Ok(old.map(|value| Op::ArrayInsert {
+                    id,
+                    index: *index,
+                    value,
+                }))
             }
             Op::ArrayReplace { index, value, .. } => {
                 expect(ElementKind::Array)?;
@@ -120,7 +139,11 @@ impl Model {
                 let new_child = self.insert_subtree(value.clone(), Some(id));
                 let old_child = std::mem::replace(&mut self.items_mut(id)[*index], new_child);
                 let old = self.detach(old_child, want_inverse);
-                Ok(old.map(|value| Op::ArrayReplace { id, index: *index, value }))
+                Ok(old.map(|value| Op::ArrayReplace {
+                    id,
+                    index: *index,
+                    value,
+                }))
             }
             Op::ArrayMove { from, to, .. } => {
                 expect(ElementKind::Array)?;
@@ -130,19 +153,32 @@ impl Model {
                 let items = self.items_mut(id);
                 let child = items.remove(*from);
                 items.insert(*to, child);
-                Ok(want_inverse.then_some(Op::ArrayMove { id, from: *to, to: *from }))
+                Ok(want_inverse.then_some(Op::ArrayMove {
+                    id,
+                    from: *to,
+                    to: *from,
+                }))
             }
             Op::ArraySet { value, .. } => {
                 expect(ElementKind::Array)?;
                 self.check_children(value.iter(), id)?;
-                let new: Vec<ElementId> =
-                    value.iter().map(|n| self.insert_subtree(n.clone(), Some(id))).collect();
+                let new: Vec<ElementId> = value
+                    .iter()
+                    .map(|n| self.insert_subtree(n.clone(), Some(id)))
+                    .collect();
                 let old_items = std::mem::replace(self.items_mut(id), new);
-                let old: Vec<Option<Node>> =
-                    old_items.into_iter().map(|c| self.detach(c, want_inverse)).collect();
-                Ok(want_inverse.then(|| Op::ArraySet { id, value: old.into_iter().flatten().collect() }))
+                let old: Vec<Option<Node>> = old_items
+                    .into_iter()
+                    .map(|c| self.detach(c, want_inverse))
+                    .collect();
+                Ok(want_inverse.then(|| Op::ArraySet {
+                    id,
+                    value: old.into_iter().flatten().collect(),
+                }))
             }
-            Op::ObjectAdd { key, value, before, .. } => {
+            Op::ObjectAdd {
+                key, value, before, ..
+            } => {
                 expect(ElementKind::Object)?;
                 let props = self.props(id);
                 if props.contains_key(key) {
@@ -160,7 +196,10 @@ impl Model {
                         props.insert(key.clone(), child);
                     }
                 }
-                Ok(want_inverse.then(|| Op::ObjectRemove { id, key: key.clone() }))
+                Ok(want_inverse.then(|| Op::ObjectRemove {
+                    id,
+                    key: key.clone(),
+                }))
             }
             Op::ObjectSet { key, value, .. } => {
                 expect(ElementKind::Object)?;
@@ -172,7 +211,11 @@ impl Model {
                 let slot = self.props_mut(id).get_mut(key).expect("checked above");
                 let old_child = std::mem::replace(slot, new_child);
                 let old = self.detach(old_child, want_inverse);
-                Ok(old.map(|value| Op::ObjectSet { id, key: key.clone(), value }))
+                Ok(old.map(|value| Op::ObjectSet {
+                    id,
+                    key: key.clone(),
+                    value,
+                }))
             }
             Op::ObjectRemove { key, .. } => {
                 expect(ElementKind::Object)?;
@@ -181,7 +224,9 @@ impl Model {
                     return Err(ModelError::NoSuchProperty { key: key.clone() });
                 };
                 let next_key = props.get_index(position + 1).map(|(k, _)| k.clone());
-                let (_, child) = props.shift_remove_index(position).expect("index found above");
+                let (_, child) = props
+                    .shift_remove_index(position)
+                    .expect("index found above");
                 let old = self.detach(child, want_inverse);
                 Ok(old.map(|value| Op::ObjectAdd {
                     id,
@@ -213,7 +258,9 @@ impl Model {
             }
             Op::NumberAdd { delta, .. } => {
                 expect(ElementKind::Number)?;
-                let Data::Number(n) = &mut self.data_mut(id) else { unreachable!() };
+                let Data::Number(n) = &mut self.data_mut(id) else {
+                    unreachable!()
+                };
                 let sum = *n + *delta;
                 if !delta.is_finite() || !sum.is_finite() {
                     return Err(ModelError::NonFiniteNumber);
@@ -226,19 +273,25 @@ impl Model {
                 if !value.is_finite() {
                     return Err(ModelError::NonFiniteNumber);
                 }
-                let Data::Number(n) = &mut self.data_mut(id) else { unreachable!() };
+                let Data::Number(n) = &mut self.data_mut(id) else {
+                    unreachable!()
+                };
                 let old = std::mem::replace(n, *value);
                 Ok(want_inverse.then_some(Op::NumberSet { id, value: old }))
             }
             Op::BooleanSet { value, .. } => {
                 expect(ElementKind::Boolean)?;
-                let Data::Bool(b) = &mut self.data_mut(id) else { unreachable!() };
+                let Data::Bool(b) = &mut self.data_mut(id) else {
+                    unreachable!()
+                };
                 let old = std::mem::replace(b, *value);
                 Ok(want_inverse.then_some(Op::BooleanSet { id, value: old }))
             }
             Op::DateSet { value, .. } => {
                 expect(ElementKind::Date)?;
-                let Data::Date(d) = &mut self.data_mut(id) else { unreachable!() };
+                let Data::Date(d) = &mut self.data_mut(id) else {
+                    unreachable!()
+                };
                 let old = std::mem::replace(d, *value);
                 Ok(want_inverse.then_some(Op::DateSet { id, value: old }))
             }
@@ -277,7 +330,11 @@ impl Model {
     }
 
     fn data_mut(&mut self, id: ElementId) -> &mut Data {
-        &mut self.elements.get_mut(&id).expect("target checked by caller").data
+        &mut self
+            .elements
+            .get_mut(&id)
+            .expect("target checked by caller")
+            .data
     }
 
     fn rope_mut(&mut self, id: ElementId) -> &mut crate::rope::Utf16Rope {

@@ -8,7 +8,11 @@ use crate::value::ElementKind;
 pub enum ModelError {
     /// The operation's kind does not fit the element it targets.
     #[error("element {id} is a {actual}, not a {expected}")]
-    WrongType { id: ElementId, expected: ElementKind, actual: ElementKind },
+    WrongType {
+        id: ElementId,
+        expected: ElementKind,
+        actual: ElementKind,
+    },
     /// A string or array index lies beyond the end.
     #[error("index {index} is out of range (length {len})")]
     IndexOutOfRange { index: usize, len: usize },

@@ -19,7 +19,10 @@ pub struct ElementId {
 impl ElementId {
     /// The id every model's root element has, so that clients can address it before they know
     /// anything else about the model.
-    pub const ROOT: ElementId = ElementId { site: 0, counter: 0 };
+    pub const ROOT: ElementId = ElementId {
+        site: 0,
+        counter: 0,
+    };
 
     /// Builds an id from its two parts.
     pub const fn new(site: u64, counter: u64) -> Self {
@@ -51,7 +54,10 @@ impl IdGenerator {
 
     /// Resumes a generator whose ids up to `next - 1` were already handed out.
     pub fn resume(site: u64, next: u64) -> Self {
-        IdGenerator { site, next: next.max(1) }
+        IdGenerator {
+            site,
+            next: next.max(1),
+        }
     }
 
     /// The site prefix of this generator.

@@ -6,13 +6,15 @@
 //! directly.
 
 mod apply;
+pub mod client;
 pub mod error;
 pub mod id;
 pub mod model;
 pub mod op;
-// pub mod protocol;
+pub mod protocol;
 pub mod reference;
 pub mod rope;
+pub mod server;
 pub mod testing;
 pub mod transform;
 pub mod value;

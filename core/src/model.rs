@@ -60,7 +60,7 @@ pub(crate) enum Data {
     Bool(bool),
     Number(f64),
     Date(i64),
-    String(Utf16Rope),
+    String(Box<Utf16Rope>),
     Array(Vec<ElementId>),
     Object(Props),
 }
@@ -101,7 +101,10 @@ impl Model {
     /// A model whose data is `root`. Fails on non-finite numbers, duplicate ids or too deep
     /// nesting.
     pub fn new(root: Node) -> Result<Model, ModelError> {
-        let mut model = Model { root: root.id, elements: FxHashMap::default() };
+        let mut model = Model {
+            root: root.id,
+            elements: FxHashMap::default(),
+        };
         model.check_subtree(&root, 1)?;
         model.insert_subtree(root, None);
         Ok(model)
@@ -117,7 +120,10 @@ impl Model {
     /// An empty object as the root.
     pub fn empty() -> Model {
         let root = Node::new(ElementId::ROOT, NodeValue::Object(Vec::new()));
-        let mut model = Model { root: root.id, elements: FxHashMap::default() };
+        let mut model = Model {
+            root: root.id,
+            elements: FxHashMap::default(),
+        };
         model.insert_subtree(root, None);
         model
     }
@@ -130,6 +136,11 @@ impl Model {
     /// Whether `id` is in the tree.
     pub fn contains(&self, id: ElementId) -> bool {
         self.elements.contains_key(&id)
+    }
+
+    /// Every element id in the tree, in no particular order.
+    pub fn element_ids(&self) -> impl Iterator<Item = ElementId> + '_ {
+        self.elements.keys().copied()
     }
 
     /// The number of elements in the tree.
@@ -160,7 +171,10 @@ impl Model {
                 Value::Array(items.iter().filter_map(|c| self.value_of(*c)).collect())
             }
             Data::Object(props) => Value::Object(
-                props.iter().filter_map(|(k, c)| Some((k.clone(), self.value_of(*c)?))).collect(),
+                props
+                    .iter()
+                    .filter_map(|(k, c)| Some((k.clone(), self.value_of(*c)?)))
+                    .collect(),
             ),
         })
     }
@@ -188,7 +202,10 @@ impl Model {
                 NodeValue::Array(items.iter().filter_map(|c| self.node_of(*c)).collect())
             }
             Data::Object(props) => NodeValue::Object(
-                props.iter().filter_map(|(k, c)| Some((k.clone(), self.node_of(*c)?))).collect(),
+                props
+                    .iter()
+                    .filter_map(|(k, c)| Some((k.clone(), self.node_of(*c)?)))
+                    .collect(),
             ),
         };
         Some(Node { id, value })
@@ -196,7 +213,8 @@ impl Model {
 
     /// The whole tree with ids.
     pub fn to_node(&self) -> Node {
-        self.node_of(self.root).unwrap_or(Node::new(self.root, NodeValue::Null))
+        self.node_of(self.root)
+            .unwrap_or(Node::new(self.root, NodeValue::Null))
     }
 
     /// The text of string `id`.
@@ -291,9 +309,9 @@ impl Model {
         }
         match &node.value {
             NodeValue::Number(n) if !n.is_finite() => Err(ModelError::NonFiniteNumber),
-            NodeValue::Array(items) => {
-                items.iter().try_for_each(|c| self.check_node(c, depth + 1, seen))
-            }
+            NodeValue::Array(items) => items
+                .iter()
+                .try_for_each(|c| self.check_node(c, depth + 1, seen)),
             NodeValue::Object(props) => {
                 let mut keys = rustc_hash::FxHashSet::default();
                 for (k, c) in props {
@@ -316,12 +334,18 @@ impl Model {
             NodeValue::Bool(b) => Data::Bool(b),
             NodeValue::Number(n) => Data::Number(n),
             NodeValue::Date(d) => Data::Date(d),
-            NodeValue::String(s) => Data::String(Utf16Rope::from_str(&s)),
-            NodeValue::Array(items) => {
-                Data::Array(items.into_iter().map(|c| self.insert_subtree(c, Some(id))).collect())
-            }
+            NodeValue::String(s) => Data::String(Box::new(Utf16Rope::from_text(&s))),
+            NodeValue::Array(items) => Data::Array(
+                items
+                    .into_iter()
+                    .map(|c| self.insert_subtree(c, Some(id)))
+                    .collect(),
+            ),
             NodeValue::Object(props) => Data::Object(
-                props.into_iter().map(|(k, c)| (k, self.insert_subtree(c, Some(id)))).collect(),
+                props
+                    .into_iter()
+                    .map(|(k, c)| (k, self.insert_subtree(c, Some(id))))
+                    .collect(),
             ),
         };
         self.elements.insert(id, Element { parent, data });
@@ -330,7 +354,9 @@ impl Model {
 
     /// Removes the subtree at `id` from the index (the caller unlinks it from its parent).
     pub(crate) fn remove_subtree(&mut self, id: ElementId) {
-        let Some(element) = self.elements.remove(&id) else { return };
+        let Some(element) = self.elements.remove(&id) else {
+            return;
+        };
         match element.data {
             Data::Array(items) => items.into_iter().for_each(|c| self.remove_subtree(c)),
             Data::Object(props) => props.into_values().for_each(|c| self.remove_subtree(c)),
@@ -344,7 +370,7 @@ impl Model {
         let mut total = self.elements.capacity() * per_entry;
         for element in self.elements.values() {
             total += match &element.data {
-                Data::String(s) => s.mem_size(),
+                Data::String(s) => std::mem::size_of::<Utf16Rope>() + s.mem_size(),
                 Data::Array(items) => items.capacity() * std::mem::size_of::<ElementId>(),
                 Data::Object(props) => props
                     .iter()
@@ -375,11 +401,17 @@ mod tests {
     #[test]
     fn paths_lead_to_elements_and_back() {
         let m = model(json!({"emails": [{"address": "a@b"}, "c@d"]}));
-        let id = m.element_at(&["emails".into(), 0.into(), "address".into()]).unwrap();
+        let id = m
+            .element_at(&["emails".into(), 0.into(), "address".into()])
+            .unwrap();
         assert_eq!(m.string(id).unwrap().to_string(), "a@b");
         assert_eq!(
             m.path_of(id).unwrap(),
-            vec![PathSegment::Key("emails".into()), PathSegment::Index(0), "address".into()]
+            vec![
+                PathSegment::Key("emails".into()),
+                PathSegment::Index(0),
+                "address".into()
+            ]
         );
         assert_eq!(
             m.element_at(&["emails".into(), 5.into()]),
@@ -396,7 +428,10 @@ mod tests {
             ElementId::ROOT,
             NodeValue::Array(vec![Node::new(ElementId::ROOT, NodeValue::Null)]),
         );
-        assert_eq!(Model::new(dup), Err(ModelError::DuplicateId(ElementId::ROOT)));
+        assert_eq!(
+            Model::new(dup),
+            Err(ModelError::DuplicateId(ElementId::ROOT))
+        );
         let mut deep = Node::new(ElementId::new(9, 0), NodeValue::Null);
         for i in 1..=MAX_DEPTH as u64 {
             deep = Node::new(ElementId::new(9, i), NodeValue::Array(vec![deep]));

@@ -11,21 +11,46 @@ use crate::value::Node;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Insert `text` at `index` of string `id`.
-    StringInsert { id: ElementId, index: usize, text: String },
+    StringInsert {
+        id: ElementId,
+        index: usize,
+        text: String,
+    },
     /// Remove `len` code units at `index` of string `id`.
-    StringRemove { id: ElementId, index: usize, len: usize },
+    StringRemove {
+        id: ElementId,
+        index: usize,
+        len: usize,
+    },
     /// Remove `remove` code units at `index`, then insert `text` there, at once.
-    StringSplice { id: ElementId, index: usize, remove: usize, text: String },
+    StringSplice {
+        id: ElementId,
+        index: usize,
+        remove: usize,
+        text: String,
+    },
     /// Replace the whole text of string `id`.
     StringSet { id: ElementId, value: String },
     /// Insert `value` so that it ends up at `index` of array `id`.
-    ArrayInsert { id: ElementId, index: usize, value: Node },
+    ArrayInsert {
+        id: ElementId,
+        index: usize,
+        value: Node,
+    },
     /// Remove the item at `index` of array `id`.
     ArrayRemove { id: ElementId, index: usize },
     /// Replace the item at `index` of array `id` with `value`.
-    ArrayReplace { id: ElementId, index: usize, value: Node },
+    ArrayReplace {
+        id: ElementId,
+        index: usize,
+        value: Node,
+    },
     /// Move the item at `from` so that it ends up at index `to`.
-    ArrayMove { id: ElementId, from: usize, to: usize },
+    ArrayMove {
+        id: ElementId,
+        from: usize,
+        to: usize,
+    },
     /// Replace every item of array `id`.
     ArraySet { id: ElementId, value: Vec<Node> },
     /// Add property `key`, which must not exist, to object `id`.
@@ -33,13 +58,25 @@ pub enum Op {
     /// The property goes before the first key of `before` that the object holds, or last when
     /// none does. Applications send an empty `before`; transformation fills it in so that
     /// properties added concurrently end up in the relay's order on every replica.
-    ObjectAdd { id: ElementId, key: String, value: Node, before: Vec<String> },
+    ObjectAdd {
+        id: ElementId,
+        key: String,
+        value: Node,
+        before: Vec<String>,
+    },
     /// Replace the value of existing property `key` of object `id`.
-    ObjectSet { id: ElementId, key: String, value: Node },
+    ObjectSet {
+        id: ElementId,
+        key: String,
+        value: Node,
+    },
     /// Remove property `key` of object `id`.
     ObjectRemove { id: ElementId, key: String },
     /// Replace every property of object `id`.
-    ObjectSetAll { id: ElementId, value: Vec<(String, Node)> },
+    ObjectSetAll {
+        id: ElementId,
+        value: Vec<(String, Node)>,
+    },
     /// Add `delta` to number `id`.
     NumberAdd { id: ElementId, delta: f64 },
     /// Set number `id`.

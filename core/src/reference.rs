@@ -79,9 +79,12 @@ impl ReferenceValue {
             _ if op.target() != on || on.is_none() => {}
             Op::StringInsert { index, text, .. } => self.splice(*index, 0, utf16_len(text)),
             Op::StringRemove { index, len, .. } => self.splice(*index, *len, 0),
-            Op::StringSplice { index, remove, text, .. } => {
-                self.splice(*index, *remove, utf16_len(text))
-            }
+            Op::StringSplice {
+                index,
+                remove,
+                text,
+                ..
+            } => self.splice(*index, *remove, utf16_len(text)),
             Op::StringSet { .. } => self.clear(),
             Op::ObjectRemove { key, .. } => {
                 if let ReferenceValue::Property(keys) = self {
@@ -126,9 +129,9 @@ impl ReferenceValue {
         };
         match self {
             ReferenceValue::Index(points) => points.iter_mut().for_each(|p| *p = map(*p)),
-            ReferenceValue::Range(ranges) => {
-                ranges.iter_mut().for_each(|(a, f)| (*a, *f) = (map(*a), map(*f)))
-            }
+            ReferenceValue::Range(ranges) => ranges
+                .iter_mut()
+                .for_each(|(a, f)| (*a, *f) = (map(*a), map(*f))),
             _ => {}
         }
     }

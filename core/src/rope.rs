@@ -48,7 +48,9 @@ const ROPE_SEED: u64 = 0x7a6e_6465_6d21;
 impl Utf16Rope {
     /// An empty string.
     pub fn new() -> Self {
-        Utf16Rope { rope: JumpRope::new_from_seed(ROPE_SEED) }
+        Utf16Rope {
+            rope: JumpRope::new_from_seed(ROPE_SEED),
+        }
     }
 
     /// The length in UTF-16 code units.
@@ -149,7 +151,7 @@ impl Utf16Rope {
     }
 
     /// Builds a rope holding `text`.
-    pub fn from_str(text: &str) -> Self {
+    pub fn from_text(text: &str) -> Self {
         let mut rope = Utf16Rope::new();
         rope.rope.insert(0, text);
         rope
@@ -180,7 +182,7 @@ mod tests {
 
     #[test]
     fn inserts_and_removes_by_utf16_index() {
-        let mut r = Utf16Rope::from_str("héllo");
+        let mut r = Utf16Rope::from_text("héllo");
         r.insert(5, " wörld").unwrap();
         assert_eq!(r.to_string(), "héllo wörld");
         assert_eq!(r.remove(1, 4).unwrap(), "éllo");
@@ -189,10 +191,16 @@ mod tests {
 
     #[test]
     fn surrogate_pairs_count_two_and_cannot_be_split() {
-        let mut r = Utf16Rope::from_str("a😀b");
+        let mut r = Utf16Rope::from_text("a😀b");
         assert_eq!(r.len_utf16(), 4);
-        assert_eq!(r.insert(2, "x"), Err(ModelError::SplitsSurrogatePair { index: 2 }));
-        assert_eq!(r.remove(0, 2), Err(ModelError::SplitsSurrogatePair { index: 2 }));
+        assert_eq!(
+            r.insert(2, "x"),
+            Err(ModelError::SplitsSurrogatePair { index: 2 })
+        );
+        assert_eq!(
+            r.remove(0, 2),
+            Err(ModelError::SplitsSurrogatePair { index: 2 })
+        );
         r.insert(3, "x").unwrap();
         assert_eq!(r.to_string(), "a😀xb");
         assert_eq!(r.remove(1, 2).unwrap(), "😀");
@@ -201,8 +209,11 @@ mod tests {
 
     #[test]
     fn out_of_range_is_an_error() {
-        let mut r = Utf16Rope::from_str("abc");
-        assert_eq!(r.insert(4, "x"), Err(ModelError::IndexOutOfRange { index: 4, len: 3 }));
+        let mut r = Utf16Rope::from_text("abc");
+        assert_eq!(
+            r.insert(4, "x"),
+            Err(ModelError::IndexOutOfRange { index: 4, len: 3 })
+        );
         assert!(r.remove(2, 2).is_err());
         assert!(r.remove(usize::MAX, 2).is_err());
         assert_eq!(r.to_string(), "abc");
@@ -210,8 +221,10 @@ mod tests {
 
     #[test]
     fn large_text_round_trips() {
-        let text: String = (0..20_000).map(|i| if i % 7 == 0 { '𝄞' } else { 'q' }).collect();
-        let mut r = Utf16Rope::from_str(&text);
+        let text: String = (0..20_000)
+            .map(|i| if i % 7 == 0 { '𝄞' } else { 'q' })
+            .collect();
+        let mut r = Utf16Rope::from_text(&text);
         assert_eq!(r.len_utf16(), utf16_len(&text));
         r.insert(14, "!").unwrap();
         assert_eq!(r.slice(14, 1), "!");

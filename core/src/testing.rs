@@ -35,3 +35,225 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+use crate::id::{ElementId, IdGenerator};
+use crate::model::Model;
+use crate::op::Op;
+use crate::reference::{ReferenceKey, ReferenceValue};
+use crate::value::{ElementKind, Value};
+
+/// Text pieces for random edits, some outside the BMP so that surrogate pairs are exercised.
+const PIECES: &[&str] = &["a", "bc", "déf", "😀", "x😎y", " ", "\n", "ghij"];
+
+/// A small random value of any type, nested at most `depth` levels.
+pub fn random_value(rng: &mut Rng, depth: usize) -> Value {
+    match rng.below(if depth == 0 { 5 } else { 7 }) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.chance(0.5)),
+        2 => Value::Number(rng.below(100) as f64 - 50.0),
+        3 => Value::Date(rng.below(1_000_000) as i64),
+        4 => Value::String(rng.pick(PIECES).to_string()),
+        5 => Value::Array(
+            (0..rng.below(3))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+        ),
+        _ => Value::Object(
+            (0..rng.below(3))
+                .map(|i| (format!("k{i}"), random_value(rng, depth - 1)))
+                .collect(),
+        ),
+    }
+}
+
+/// The UTF-16 offsets of `text` where an edit may start or end (not inside a surrogate pair).
+pub fn utf16_boundaries(text: &str) -> Vec<usize> {
+    let mut out = vec![0];
+    let mut at = 0;
+    for c in text.chars() {
+        at += c.len_utf16();
+        out.push(at);
+    }
+    out
+}
+
+/// A random element of the model, `None` for an empty model.
+pub fn random_element(model: &Model, rng: &mut Rng) -> ElementId {
+    let mut ids: Vec<ElementId> = model.element_ids().collect();
+    ids.sort();
+    *rng.pick(&ids)
+}
+
+/// A random valid primitive operation on `model`; sets of whole containers are rare, so that
+/// documents keep growing. `None` when the chosen element admits nothing (rare).
+pub fn random_primitive(model: &Model, rng: &mut Rng, ids: &mut IdGenerator) -> Option<Op> {
+    let id = random_element(model, rng);
+    let rare = rng.chance(0.03);
+    Some(match model.kind(id)? {
+        ElementKind::String => {
+            let text = model.string(id)?.to_string();
+            let bounds = utf16_boundaries(&text);
+            let start = rng.below(bounds.len());
+            let end = start + rng.below(bounds.len() - start);
+            let (index, remove) = (bounds[start], bounds[end] - bounds[start]);
+            let piece = rng.pick(PIECES).to_string();
+            match rng.below(4) {
+                _ if rare => Op::StringSet { id, value: piece },
+                0 | 1 => Op::StringInsert {
+                    id,
+                    index,
+                    text: piece,
+                },
+                2 if remove > 0 => Op::StringRemove {
+                    id,
+                    index,
+                    len: remove,
+                },
+                _ => Op::StringSplice {
+                    id,
+                    index,
+                    remove,
+                    text: piece,
+                },
+            }
+        }
+        ElementKind::Array => {
+            let len = model.array_items(id)?.len();
+            if rare {
+                let items = (0..rng.below(3))
+                    .map(|_| random_value(rng, 1).into_node(ids))
+                    .collect();
+                return Some(Op::ArraySet { id, value: items });
+            }
+            match rng.below(5) {
+                _ if len == 0 => Op::ArrayInsert {
+                    id,
+                    index: 0,
+                    value: random_value(rng, 2).into_node(ids),
+                },
+                0 | 1 => Op::ArrayInsert {
+                    id,
+                    index: rng.below(len + 1),
+                    value: random_value(rng, 2).into_node(ids),
+                },
+                2 => Op::ArrayRemove {
+                    id,
+                    index: rng.below(len),
+                },
+                3 => Op::ArrayReplace {
+                    id,
+                    index: rng.below(len),
+                    value: random_value(rng, 2).into_node(ids),
+                },
+                _ => Op::ArrayMove {
+                    id,
+                    from: rng.below(len),
+                    to: rng.below(len),
+                },
+            }
+        }
+        ElementKind::Object => {
+            let keys: Vec<String> = model.object_props(id)?.map(|(k, _)| k.to_owned()).collect();
+            if rare {
+                let props = vec![("fresh".to_string(), random_value(rng, 1).into_node(ids))];
+                return Some(Op::ObjectSetAll { id, value: props });
+            }
+            let key = format!("p{}", rng.below(6));
+            match rng.below(3) {
+                _ if !keys.contains(&key) => Op::ObjectAdd {
+                    id,
+                    key,
+                    value: random_value(rng, 2).into_node(ids),
+                    before: vec![],
+                },
+                0 | 1 if !keys.is_empty() => Op::ObjectSet {
+                    id,
+                    key: rng.pick(&keys).clone(),
+                    value: random_value(rng, 2).into_node(ids),
+                },
+                _ => Op::ObjectRemove {
+                    id,
+                    key: rng.pick(&keys).clone(),
+                },
+            }
+        }
+        ElementKind::Number => match rng.below(3) {
+            0 => Op::NumberSet {
+                id,
+                value: rng.below(10) as f64,
+            },
+            _ => Op::NumberAdd {
+                id,
+                delta: rng.below(5) as f64 + 1.0,
+            },
+        },
+        ElementKind::Boolean => Op::BooleanSet {
+            id,
+            value: rng.chance(0.5),
+        },
+        ElementKind::Date => Op::DateSet {
+            id,
+            value: rng.below(1000) as i64,
+        },
+        ElementKind::Null => return None,
+    })
+}
+
+/// A random valid operation: usually a primitive, sometimes a compound of up to three built one
+/// after another on a scratch copy.
+pub fn random_op(model: &Model, rng: &mut Rng, ids: &mut IdGenerator) -> Option<Op> {
+    if !rng.chance(0.15) {
+        return random_primitive(model, rng, ids);
+    }
+    let mut scratch = model.clone();
+    let mut ops = Vec::new();
+    for _ in 0..rng.below(3) + 1 {
+        if let Some(op) = random_primitive(&scratch, rng, ids) {
+            if scratch.apply(&op).is_ok() {
+                ops.push(op);
+            }
+        }
+    }
+    Some(Op::Compound(ops))
+}
+
+/// A random reference on `model`: a cursor or selection on a string, elements, or properties
+/// of an object. Returns its key and value.
+pub fn random_reference(model: &Model, rng: &mut Rng) -> Option<(ReferenceKey, ReferenceValue)> {
+    let id = random_element(model, rng);
+    match (rng.below(3), model.kind(id)?) {
+        (0, ElementKind::String) => {
+            let bounds = utf16_boundaries(&model.string(id)?.to_string());
+            let key = ReferenceKey {
+                element: Some(id),
+                key: "cursor".into(),
+            };
+            Some((key, ReferenceValue::Index(vec![*rng.pick(&bounds)])))
+        }
+        (1, ElementKind::String) => {
+            let bounds = utf16_boundaries(&model.string(id)?.to_string());
+            let key = ReferenceKey {
+                element: Some(id),
+                key: "selection".into(),
+            };
+            let ranges = vec![(*rng.pick(&bounds), *rng.pick(&bounds)); rng.below(2) + 1];
+            Some((key, ReferenceValue::Range(ranges)))
+        }
+        (_, ElementKind::Object) => {
+            let keys: Vec<String> = model.object_props(id)?.map(|(k, _)| k.to_owned()).collect();
+            let key = ReferenceKey {
+                element: Some(id),
+                key: "props".into(),
+            };
+            let picked = keys.into_iter().filter(|_| rng.chance(0.5)).collect();
+            Some((key, ReferenceValue::Property(picked)))
+        }
+        _ => {
+            let key = ReferenceKey {
+                element: None,
+                key: "focus".into(),
+            };
+            Some((key, ReferenceValue::Element(vec![id])))
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Plain values (what people write) and id-carrying trees (what operations carry).
 
-use crate::id::{ElementId, IdGenerator};
 use crate::error::ModelError;
+use crate::id::{ElementId, IdGenerator};
 
 /// A JSON-like value without element ids: what an application hands in and gets out.
 ///
@@ -35,13 +35,19 @@ impl Value {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
             serde_json::Value::Number(n) => {
-                let f = n.as_f64().filter(|f| f.is_finite()).ok_or(ModelError::NonFiniteNumber)?;
+                let f = n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .ok_or(ModelError::NonFiniteNumber)?;
                 Value::Number(f)
             }
             serde_json::Value::String(s) => Value::String(s.clone()),
-            serde_json::Value::Array(items) => {
-                Value::Array(items.iter().map(Value::from_json).collect::<Result<_, _>>()?)
-            }
+            serde_json::Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(Value::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
             serde_json::Value::Object(map) => {
                 if map.len() == 1 {
                     if let Some(ms) = map.get(DATE_KEY).and_then(|v| v.as_i64()) {
@@ -71,9 +77,14 @@ impl Value {
                 .unwrap_or(serde_json::Value::Null),
             Value::Date(ms) => serde_json::json!({ DATE_KEY: ms }),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::Array(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
             Value::Object(props) => serde_json::Value::Object(
-                props.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+                props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
             ),
         }
     }
@@ -87,10 +98,15 @@ impl Value {
             Value::Number(n) => NodeValue::Number(n),
             Value::Date(d) => NodeValue::Date(d),
             Value::String(s) => NodeValue::String(s),
-            Value::Array(items) => NodeValue::Array(items.into_iter().map(|v| v.into_node(ids)).collect()),
-            Value::Object(props) => {
-                NodeValue::Object(props.into_iter().map(|(k, v)| (k, v.into_node(ids))).collect())
+            Value::Array(items) => {
+                NodeValue::Array(items.into_iter().map(|v| v.into_node(ids)).collect())
             }
+            Value::Object(props) => NodeValue::Object(
+                props
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_node(ids)))
+                    .collect(),
+            ),
         };
         Node { id, value }
     }
@@ -140,9 +156,12 @@ impl Node {
             NodeValue::Date(d) => Value::Date(*d),
             NodeValue::String(s) => Value::String(s.clone()),
             NodeValue::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
-            NodeValue::Object(props) => {
-                Value::Object(props.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
-            }
+            NodeValue::Object(props) => Value::Object(
+                props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ),
         }
     }
 

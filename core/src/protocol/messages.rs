@@ -1176,9 +1176,19 @@ pub struct Permissions {
 
 impl Permissions {
     /// Every flag set.
-    pub const ALL: Permissions = Permissions { read: true, write: true, remove: true, manage: true };
+    pub const ALL: Permissions = Permissions {
+        read: true,
+        write: true,
+        remove: true,
+        manage: true,
+    };
     /// No flag set.
-    pub const NONE: Permissions = Permissions { read: false, write: false, remove: false, manage: false };
+    pub const NONE: Permissions = Permissions {
+        read: false,
+        write: false,
+        remove: false,
+        manage: false,
+    };
 }
 
 /// What a permission entry applies to.

@@ -70,9 +70,11 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
     }
     Some(match a {
         Op::ArraySet { .. } => a.clone(),
-        Op::ArrayInsert { id, index, value } => {
-            Op::ArrayInsert { id: *id, index: point_after(*index, b, b_first), value: value.clone() }
-        }
+        Op::ArrayInsert { id, index, value } => Op::ArrayInsert {
+            id: *id,
+            index: point_after(*index, b, b_first),
+            value: value.clone(),
+        },
         Op::ArrayRemove { id, index } => {
             if let Op::ArrayReplace { index: j, .. } = b {
                 if j == index {
@@ -80,7 +82,10 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                     return Some(a.clone());
                 }
             }
-            Op::ArrayRemove { id: *id, index: item_after(*index, b)? }
+            Op::ArrayRemove {
+                id: *id,
+                index: item_after(*index, b)?,
+            }
         }
         Op::ArrayReplace { id, index, value } => {
             if let Op::ArrayReplace { index: j, .. } = b {
@@ -88,14 +93,24 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                     return None; // the later replace wins
                 }
             }
-            Op::ArrayReplace { id: *id, index: item_after(*index, b)?, value: value.clone() }
+            Op::ArrayReplace {
+                id: *id,
+                index: item_after(*index, b)?,
+                value: value.clone(),
+            }
         }
         Op::ArrayMove { id, from, to } => {
             let (from, to) = (*from, *to);
             let new_to = match *b {
-                Op::ArrayMove { from: f2, to: t2, .. } if f2 == from => {
+                Op::ArrayMove {
+                    from: f2, to: t2, ..
+                } if f2 == from => {
                     // The same item moved twice: the later move wins.
-                    return b_first.then_some(Op::ArrayMove { id: *id, from: t2, to });
+                    return b_first.then_some(Op::ArrayMove {
+                        id: *id,
+                        from: t2,
+                        to,
+                    });
                 }
                 Op::ArrayRemove { index, .. } if index == from => return None,
                 Op::ArrayInsert { index, .. } => {
@@ -107,7 +122,9 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                     let j = index - usize::from(index > from);
                     to - usize::from(j < to)
                 }
-                Op::ArrayMove { from: f2, to: t2, .. } => {
+                Op::ArrayMove {
+                    from: f2, to: t2, ..
+                } => {
                     // b seen in the array without a's item: remove at f2', insert at t2'.
                     let f2w = f2 - usize::from(f2 > from);
                     let g = from - usize::from(f2 < from);
@@ -117,7 +134,11 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                 }
                 _ => to,
             };
-            Op::ArrayMove { id: *id, from: item_after(from, b)?, to: new_to }
+            Op::ArrayMove {
+                id: *id,
+                from: item_after(from, b)?,
+                to: new_to,
+            }
         }
         _ => a.clone(),
     })

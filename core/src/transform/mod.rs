@@ -22,10 +22,8 @@ pub fn transform(a: &Op, b: &Op) -> (Op, Op) {
     }
     match (a, b) {
         (Op::Compound(_), _) | (_, Op::Compound(_)) => {
-            let (a2, b2) = transform_lists(
-                a.clone().into_primitives(),
-                b.clone().into_primitives(),
-            );
+            let (a2, b2) =
+                transform_lists(a.clone().into_primitives(), b.clone().into_primitives());
             (Op::from_primitives(a2), Op::from_primitives(b2))
         }
         _ => {

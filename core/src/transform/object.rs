@@ -20,7 +20,10 @@ pub(super) fn transform(a: &Op, b: &Op) -> Option<(Vec<Op>, Vec<Op>)> {
 fn is_object_op(op: &Op) -> bool {
     matches!(
         op,
-        Op::ObjectAdd { .. } | Op::ObjectSet { .. } | Op::ObjectRemove { .. } | Op::ObjectSetAll { .. }
+        Op::ObjectAdd { .. }
+            | Op::ObjectSet { .. }
+            | Op::ObjectRemove { .. }
+            | Op::ObjectSetAll { .. }
     )
 }
 
@@ -45,14 +48,26 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                 return Some(match (a, b) {
                     // a was sequenced first and arrives after b's new property: keep the
                     // relay's order by going before it.
-                    (Op::ObjectAdd { id, key, value, before }, Op::ObjectAdd { key: kb, .. })
-                        if !b_first =>
-                    {
+                    (
+                        Op::ObjectAdd {
+                            id,
+                            key,
+                            value,
+                            before,
+                        },
+                        Op::ObjectAdd { key: kb, .. },
+                    ) if !b_first => {
+                        // b's key goes last: if it was added before, removed and added again,
+                        // it now stands after the keys added in between.
                         let mut before = before.clone();
-                        if !before.iter().any(|k| k == kb) {
-                            before.push(kb.clone());
+                        before.retain(|k| k != kb);
+                        before.push(kb.clone());
+                        Op::ObjectAdd {
+                            id: *id,
+                            key: key.clone(),
+                            value: value.clone(),
+                            before,
                         }
-                        Op::ObjectAdd { id: *id, key: key.clone(), value: value.clone(), before }
                     }
                     _ => a.clone(),
                 });
@@ -65,7 +80,13 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                 // its own add gave it (where the other replica put it), so replace b's value by
                 // removing it and adding again.
                 (Op::ObjectAdd { id, key, .. }, Op::ObjectAdd { .. }) => b_first.then(|| {
-                    Op::Compound(vec![Op::ObjectRemove { id: *id, key: key.clone() }, a.clone()])
+                    Op::Compound(vec![
+                        Op::ObjectRemove {
+                            id: *id,
+                            key: key.clone(),
+                        },
+                        a.clone(),
+                    ])
                 }),
                 // Two values for one property: the later wins.
                 (Op::ObjectSet { .. }, Op::ObjectAdd { .. } | Op::ObjectSet { .. })

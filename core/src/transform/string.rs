@@ -30,15 +30,35 @@ enum StringOp<'a> {
 
 fn classify(op: &Op) -> Option<StringOp<'_>> {
     Some(match op {
-        Op::StringInsert { id, index, text } => {
-            StringOp::Edit(*id, Splice { index: *index, remove: 0, text })
-        }
-        Op::StringRemove { id, index, len } => {
-            StringOp::Edit(*id, Splice { index: *index, remove: *len, text: "" })
-        }
-        Op::StringSplice { id, index, remove, text } => {
-            StringOp::Edit(*id, Splice { index: *index, remove: *remove, text })
-        }
+        Op::StringInsert { id, index, text } => StringOp::Edit(
+            *id,
+            Splice {
+                index: *index,
+                remove: 0,
+                text,
+            },
+        ),
+        Op::StringRemove { id, index, len } => StringOp::Edit(
+            *id,
+            Splice {
+                index: *index,
+                remove: *len,
+                text: "",
+            },
+        ),
+        Op::StringSplice {
+            id,
+            index,
+            remove,
+            text,
+        } => StringOp::Edit(
+            *id,
+            Splice {
+                index: *index,
+                remove: *remove,
+                text,
+            },
+        ),
         Op::StringSet { .. } => StringOp::Set,
         _ => return None,
     })
@@ -53,9 +73,10 @@ pub(super) fn transform(a: &Op, b: &Op) -> Option<(Vec<Op>, Vec<Op>)> {
         // A set wins over edits, whichever came first.
         (StringOp::Set, StringOp::Edit(..)) => (vec![a.clone()], vec![]),
         (StringOp::Edit(..), StringOp::Set) => (vec![], vec![b.clone()]),
-        (StringOp::Edit(id, sa), StringOp::Edit(_, sb)) => {
-            (splice_after(id, &sa, &sb, true), splice_after(id, &sb, &sa, false))
-        }
+        (StringOp::Edit(id, sa), StringOp::Edit(_, sb)) => (
+            splice_after(id, &sa, &sb, true),
+            splice_after(id, &sb, &sa, false),
+        ),
     })
 }
 
@@ -86,13 +107,22 @@ fn splice_after(id: ElementId, a: &Splice, b: &Splice, b_first: bool) -> Vec<Op>
     let last = ops.len().checked_sub(1);
     for (i, (index, len)) in ops.iter().copied().enumerate() {
         if Some(i) == last && index == point && !a.text.is_empty() {
-            out.push(Op::StringSplice { id, index, remove: len, text: a.text.to_owned() });
+            out.push(Op::StringSplice {
+                id,
+                index,
+                remove: len,
+                text: a.text.to_owned(),
+            });
             return out;
         }
         out.push(Op::StringRemove { id, index, len });
     }
     if !a.text.is_empty() {
-        out.push(Op::StringInsert { id, index: point, text: a.text.to_owned() });
+        out.push(Op::StringInsert {
+            id,
+            index: point,
+            text: a.text.to_owned(),
+        });
     }
     out
 }

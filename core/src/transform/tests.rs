@@ -15,18 +15,28 @@ fn converge(base: &Model, a: &Op, b: &Op) -> Model {
     let (a2, b2) = transform(a, b);
     let mut left = base.clone();
     left.apply(b).unwrap_or_else(|e| panic!("b {b:?}: {e}"));
-    left.apply(&a2).unwrap_or_else(|e| panic!("a' {a2:?} after b {b:?} (a {a:?}): {e}"));
+    left.apply(&a2)
+        .unwrap_or_else(|e| panic!("a' {a2:?} after b {b:?} (a {a:?}): {e}"));
     let mut right = base.clone();
     right.apply(a).unwrap_or_else(|e| panic!("a {a:?}: {e}"));
-    right.apply(&b2).unwrap_or_else(|e| panic!("b' {b2:?} after a {a:?} (b {b:?}): {e}"));
-    assert_eq!(left.to_node(), right.to_node(), "TP1 fails for a = {a:?}, b = {b:?}");
+    right
+        .apply(&b2)
+        .unwrap_or_else(|e| panic!("b' {b2:?} after a {a:?} (b {b:?}): {e}"));
+    assert_eq!(
+        left.to_node(),
+        right.to_node(),
+        "TP1 fails for a = {a:?}, b = {b:?}"
+    );
     left
 }
 
 fn string_model(text: &str) -> Model {
     let node = Node::new(
         ElementId::ROOT,
-        NodeValue::Object(vec![("s".into(), Node::new(S, NodeValue::String(text.into())))]),
+        NodeValue::Object(vec![(
+            "s".into(),
+            Node::new(S, NodeValue::String(text.into())),
+        )]),
     );
     Model::new(node).unwrap()
 }
@@ -36,7 +46,11 @@ fn text(m: &Model) -> String {
 }
 
 fn ins(index: usize, t: &str) -> Op {
-    Op::StringInsert { id: S, index, text: t.into() }
+    Op::StringInsert {
+        id: S,
+        index,
+        text: t.into(),
+    }
 }
 
 fn rem(index: usize, len: usize) -> Op {
@@ -45,12 +59,20 @@ fn rem(index: usize, len: usize) -> Op {
 
 /// Every string edit of `len` characters, inserting `mark` where it inserts.
 fn all_string_ops(len: usize, mark: &str) -> Vec<Op> {
-    let mut ops = vec![Op::StringSet { id: S, value: format!("{mark}{mark}") }];
+    let mut ops = vec![Op::StringSet {
+        id: S,
+        value: format!("{mark}{mark}"),
+    }];
     for index in 0..=len {
         ops.push(ins(index, mark));
         for remove in 1..=len - index {
             ops.push(rem(index, remove));
-            ops.push(Op::StringSplice { id: S, index, remove, text: mark.into() });
+            ops.push(Op::StringSplice {
+                id: S,
+                index,
+                remove,
+                text: mark.into(),
+            });
         }
     }
     ops
@@ -66,9 +88,18 @@ fn exhaustive_string_pairs_converge_and_keep_inserted_text() {
             let merged = text(&converge(&base, a, b));
             let is_set = |op: &Op| matches!(op, Op::StringSet { .. });
             if !is_set(a) && !is_set(b) {
-                let inserts = |op: &Op| matches!(op, Op::StringInsert { .. } | Op::StringSplice { .. });
-                assert_eq!(merged.matches('x').count(), usize::from(inserts(a)), "{a:?} {b:?}");
-                assert_eq!(merged.matches('y').count(), usize::from(inserts(b)), "{a:?} {b:?}");
+                let inserts =
+                    |op: &Op| matches!(op, Op::StringInsert { .. } | Op::StringSplice { .. });
+                assert_eq!(
+                    merged.matches('x').count(),
+                    usize::from(inserts(a)),
+                    "{a:?} {b:?}"
+                );
+                assert_eq!(
+                    merged.matches('y').count(),
+                    usize::from(inserts(b)),
+                    "{a:?} {b:?}"
+                );
             }
             pairs += 1;
         }
@@ -99,10 +130,26 @@ fn overlapping_removals_remove_the_union() {
 
 #[test]
 fn a_string_set_wins_over_edits_and_the_later_set_wins() {
-    let set = |v: &str| Op::StringSet { id: S, value: v.into() };
-    assert_eq!(text(&converge(&string_model("abc"), &ins(1, "x"), &set("new"))), "new");
-    assert_eq!(text(&converge(&string_model("abc"), &set("new"), &ins(1, "x"))), "new");
-    assert_eq!(text(&converge(&string_model("abc"), &set("later"), &set("first"))), "later");
+    let set = |v: &str| Op::StringSet {
+        id: S,
+        value: v.into(),
+    };
+    assert_eq!(
+        text(&converge(&string_model("abc"), &ins(1, "x"), &set("new"))),
+        "new"
+    );
+    assert_eq!(
+        text(&converge(&string_model("abc"), &set("new"), &ins(1, "x"))),
+        "new"
+    );
+    assert_eq!(
+        text(&converge(
+            &string_model("abc"),
+            &set("later"),
+            &set("first")
+        )),
+        "later"
+    );
 }
 
 #[test]
@@ -132,7 +179,11 @@ fn array_model(len: u64) -> Model {
 }
 
 fn items(m: &Model) -> Vec<u64> {
-    m.array_items(A).unwrap().iter().map(|id| id.counter).collect()
+    m.array_items(A)
+        .unwrap()
+        .iter()
+        .map(|id| id.counter)
+        .collect()
 }
 
 /// Every array edit on `len` items; new items get counters from `fresh` upwards.
@@ -142,15 +193,30 @@ fn all_array_ops(len: usize, fresh: u64) -> Vec<Op> {
         next += 1;
         item(next)
     };
-    let mut ops = vec![Op::ArraySet { id: A, value: vec![new_item(), new_item()] }];
+    let mut ops = vec![Op::ArraySet {
+        id: A,
+        value: vec![new_item(), new_item()],
+    }];
     for index in 0..=len {
-        ops.push(Op::ArrayInsert { id: A, index, value: new_item() });
+        ops.push(Op::ArrayInsert {
+            id: A,
+            index,
+            value: new_item(),
+        });
     }
     for index in 0..len {
         ops.push(Op::ArrayRemove { id: A, index });
-        ops.push(Op::ArrayReplace { id: A, index, value: new_item() });
+        ops.push(Op::ArrayReplace {
+            id: A,
+            index,
+            value: new_item(),
+        });
         for to in 0..len {
-            ops.push(Op::ArrayMove { id: A, from: index, to });
+            ops.push(Op::ArrayMove {
+                id: A,
+                from: index,
+                to,
+            });
         }
     }
     ops
@@ -184,7 +250,10 @@ fn exhaustive_array_pairs_converge_and_lose_or_duplicate_nothing() {
             for original in 0..10 {
                 let expected = usize::from(Some(original) != a_gone && Some(original) != b_gone);
                 let found = merged.iter().filter(|c| **c == original).count();
-                assert_eq!(found, expected, "item {original} for a = {a:?}, b = {b:?}: {merged:?}");
+                assert_eq!(
+                    found, expected,
+                    "item {original} for a = {a:?}, b = {b:?}: {merged:?}"
+                );
             }
             // Inserted items survive; a replacement survives unless the same item was removed
             // or replaced later.
@@ -200,7 +269,11 @@ fn exhaustive_array_pairs_converge_and_lose_or_duplicate_nothing() {
                     _ => false,
                 };
                 let found = merged.iter().filter(|c| *c == new).count();
-                assert_eq!(found, usize::from(!removed_by_other), "{new} for {a:?} vs {b:?}");
+                assert_eq!(
+                    found,
+                    usize::from(!removed_by_other),
+                    "{new} for {a:?} vs {b:?}"
+                );
             }
         }
     }
@@ -208,25 +281,63 @@ fn exhaustive_array_pairs_converge_and_lose_or_duplicate_nothing() {
 
 #[test]
 fn concurrent_array_inserts_at_one_index_keep_the_relay_order() {
-    let a = Op::ArrayInsert { id: A, index: 1, value: item(50) };
-    let b = Op::ArrayInsert { id: A, index: 1, value: item(60) };
-    assert_eq!(items(&converge(&array_model(3), &a, &b)), vec![0, 60, 50, 1, 2]);
+    let a = Op::ArrayInsert {
+        id: A,
+        index: 1,
+        value: item(50),
+    };
+    let b = Op::ArrayInsert {
+        id: A,
+        index: 1,
+        value: item(60),
+    };
+    assert_eq!(
+        items(&converge(&array_model(3), &a, &b)),
+        vec![0, 60, 50, 1, 2]
+    );
 }
 
 #[test]
 fn moves_of_one_item_resolve_to_the_later_move() {
-    let a = Op::ArrayMove { id: A, from: 1, to: 4 };
-    let b = Op::ArrayMove { id: A, from: 1, to: 0 };
-    assert_eq!(items(&converge(&array_model(5), &a, &b)), vec![0, 2, 3, 4, 1]);
-    assert_eq!(items(&converge(&array_model(5), &b, &a)), vec![1, 0, 2, 3, 4]);
+    let a = Op::ArrayMove {
+        id: A,
+        from: 1,
+        to: 4,
+    };
+    let b = Op::ArrayMove {
+        id: A,
+        from: 1,
+        to: 0,
+    };
+    assert_eq!(
+        items(&converge(&array_model(5), &a, &b)),
+        vec![0, 2, 3, 4, 1]
+    );
+    assert_eq!(
+        items(&converge(&array_model(5), &b, &a)),
+        vec![1, 0, 2, 3, 4]
+    );
 }
 
 #[test]
 fn removal_wins_over_move_and_replace_of_the_same_item() {
     let remove = Op::ArrayRemove { id: A, index: 2 };
-    let mv = Op::ArrayMove { id: A, from: 2, to: 0 };
-    let replace = Op::ArrayReplace { id: A, index: 2, value: item(70) };
-    for (x, y) in [(&remove, &mv), (&mv, &remove), (&remove, &replace), (&replace, &remove)] {
+    let mv = Op::ArrayMove {
+        id: A,
+        from: 2,
+        to: 0,
+    };
+    let replace = Op::ArrayReplace {
+        id: A,
+        index: 2,
+        value: item(70),
+    };
+    for (x, y) in [
+        (&remove, &mv),
+        (&mv, &remove),
+        (&remove, &replace),
+        (&replace, &remove),
+    ] {
         assert_eq!(items(&converge(&array_model(4), x, y)), vec![0, 1, 3]);
     }
 }
@@ -245,11 +356,22 @@ fn edits_inside_a_removed_or_replaced_item_become_no_ops() {
         )]),
     );
     let base = Model::new(node).unwrap();
-    let edit = Op::StringInsert { id: inner, index: 1, text: "x".into() };
+    let edit = Op::StringInsert {
+        id: inner,
+        index: 1,
+        text: "x".into(),
+    };
     for container_op in [
         Op::ArrayRemove { id: A, index: 0 },
-        Op::ArrayReplace { id: A, index: 0, value: item(9) },
-        Op::ArraySet { id: A, value: vec![] },
+        Op::ArrayReplace {
+            id: A,
+            index: 0,
+            value: item(9),
+        },
+        Op::ArraySet {
+            id: A,
+            value: vec![],
+        },
     ] {
         let m = converge(&base, &edit, &container_op);
         assert!(!m.contains(inner));
@@ -268,26 +390,50 @@ fn object_model() -> Model {
         .enumerate()
         .map(|(i, k)| (k.to_string(), item(i as u64)))
         .collect();
-    let node =
-        Node::new(ElementId::ROOT, NodeValue::Object(vec![("o".into(), Node::new(O, NodeValue::Object(props)))]));
+    let node = Node::new(
+        ElementId::ROOT,
+        NodeValue::Object(vec![("o".into(), Node::new(O, NodeValue::Object(props)))]),
+    );
     Model::new(node).unwrap()
 }
 
 fn all_object_ops(fresh: u64) -> Vec<Op> {
-    let mut ops = vec![Op::ObjectSetAll { id: O, value: vec![("z".into(), item(fresh))] }];
+    let mut ops = vec![Op::ObjectSetAll {
+        id: O,
+        value: vec![("z".into(), item(fresh))],
+    }];
     for (i, key) in ["new", "mine", "other"].iter().enumerate() {
-        let key = if *key == "mine" { format!("k{fresh}") } else { key.to_string() };
-        ops.push(Op::ObjectAdd { id: O, key, value: item(fresh + 1 + i as u64), before: vec![] });
+        let key = if *key == "mine" {
+            format!("k{fresh}")
+        } else {
+            key.to_string()
+        };
+        ops.push(Op::ObjectAdd {
+            id: O,
+            key,
+            value: item(fresh + 1 + i as u64),
+            before: vec![],
+        });
     }
     for (i, key) in ["p", "q", "r"].iter().enumerate() {
-        ops.push(Op::ObjectSet { id: O, key: key.to_string(), value: item(fresh + 10 + i as u64) });
-        ops.push(Op::ObjectRemove { id: O, key: key.to_string() });
+        ops.push(Op::ObjectSet {
+            id: O,
+            key: key.to_string(),
+            value: item(fresh + 10 + i as u64),
+        });
+        ops.push(Op::ObjectRemove {
+            id: O,
+            key: key.to_string(),
+        });
     }
     ops
 }
 
 fn keys(m: &Model) -> Vec<String> {
-    m.object_props(O).unwrap().map(|(k, _)| k.to_owned()).collect()
+    m.object_props(O)
+        .unwrap()
+        .map(|(k, _)| k.to_owned())
+        .collect()
 }
 
 #[test]
@@ -303,22 +449,45 @@ fn exhaustive_object_pairs_converge_including_property_order() {
 #[test]
 fn properties_added_concurrently_follow_the_relay_order_everywhere() {
     let base = object_model();
-    let add = |k: &str, n| Op::ObjectAdd { id: O, key: k.into(), value: item(n), before: vec![] };
+    let add = |k: &str, n| Op::ObjectAdd {
+        id: O,
+        key: k.into(),
+        value: item(n),
+        before: vec![],
+    };
     let m = converge(&base, &add("later", 50), &add("first", 60));
     assert_eq!(keys(&m), ["p", "q", "r", "first", "later"]);
     // The same key added twice: the later value wins.
     let m = converge(&base, &add("k", 50), &add("k", 60));
-    assert_eq!(m.value_of(m.object_props(O).unwrap().last().unwrap().1).unwrap(), crate::Value::Number(50.0));
+    assert_eq!(
+        m.value_of(m.object_props(O).unwrap().last().unwrap().1)
+            .unwrap(),
+        crate::Value::Number(50.0)
+    );
     // A pending add followed by more local adds: the relay's add goes before all of them.
-    let local = Op::Compound(vec![add("x", 70), add("y", 71), Op::ObjectRemove { id: O, key: "x".into() }]);
+    let local = Op::Compound(vec![
+        add("x", 70),
+        add("y", 71),
+        Op::ObjectRemove {
+            id: O,
+            key: "x".into(),
+        },
+    ]);
     let m = converge(&base, &local, &add("s", 80));
     assert_eq!(keys(&m), ["p", "q", "r", "s", "y"]);
 }
 
 #[test]
 fn removal_wins_over_a_set_of_the_same_property() {
-    let set = Op::ObjectSet { id: O, key: "q".into(), value: item(9) };
-    let remove = Op::ObjectRemove { id: O, key: "q".into() };
+    let set = Op::ObjectSet {
+        id: O,
+        key: "q".into(),
+        value: item(9),
+    };
+    let remove = Op::ObjectRemove {
+        id: O,
+        key: "q".into(),
+    };
     assert_eq!(keys(&converge(&object_model(), &set, &remove)), ["p", "r"]);
     assert_eq!(keys(&converge(&object_model(), &remove, &set)), ["p", "r"]);
 }
@@ -336,10 +505,22 @@ fn number_adds_commute_and_sets_win() {
     let value = |m: &Model| m.value_of(n).unwrap();
     let add = |d| Op::NumberAdd { id: n, delta: d };
     let set = |v| Op::NumberSet { id: n, value: v };
-    assert_eq!(value(&converge(&base, &add(1.0), &add(2.0))), crate::Value::Number(13.0));
-    assert_eq!(value(&converge(&base, &add(1.0), &set(5.0))), crate::Value::Number(5.0));
-    assert_eq!(value(&converge(&base, &set(5.0), &add(1.0))), crate::Value::Number(5.0));
-    assert_eq!(value(&converge(&base, &set(7.0), &set(5.0))), crate::Value::Number(7.0));
+    assert_eq!(
+        value(&converge(&base, &add(1.0), &add(2.0))),
+        crate::Value::Number(13.0)
+    );
+    assert_eq!(
+        value(&converge(&base, &add(1.0), &set(5.0))),
+        crate::Value::Number(5.0)
+    );
+    assert_eq!(
+        value(&converge(&base, &set(5.0), &add(1.0))),
+        crate::Value::Number(5.0)
+    );
+    assert_eq!(
+        value(&converge(&base, &set(7.0), &set(5.0))),
+        crate::Value::Number(7.0)
+    );
 }
 
 #[test]
@@ -355,11 +536,21 @@ fn concurrent_boolean_and_date_sets_resolve_to_the_later() {
     .unwrap();
     let m = converge(
         &base,
-        &Op::BooleanSet { id: bo, value: true },
-        &Op::BooleanSet { id: bo, value: false },
+        &Op::BooleanSet {
+            id: bo,
+            value: true,
+        },
+        &Op::BooleanSet {
+            id: bo,
+            value: false,
+        },
     );
     assert_eq!(m.value_of(bo).unwrap(), crate::Value::Bool(true));
-    let m = converge(&base, &Op::DateSet { id: da, value: 5 }, &Op::DateSet { id: da, value: 9 });
+    let m = converge(
+        &base,
+        &Op::DateSet { id: da, value: 5 },
+        &Op::DateSet { id: da, value: 9 },
+    );
     assert_eq!(m.value_of(da).unwrap(), crate::Value::Date(5));
 }
 
@@ -389,4 +580,67 @@ fn compound_against_compound_converges() {
         let b = build(&mut rng, &b_ops);
         converge(&base, &a, &b);
     }
+}
+
+#[test]
+fn object_compounds_converge() {
+    let base = object_model();
+    let mut rng = crate::testing::Rng::new(11);
+    let keys = ["p", "q", "r", "s", "t"];
+    let mut fresh = 500;
+    for _ in 0..20000 {
+        let mut build = |rng: &mut crate::testing::Rng| {
+            let mut scratch = base.clone();
+            let mut batch = Vec::new();
+            for _ in 0..rng.below(3) + 1 {
+                let key = rng.pick(&keys).to_string();
+                fresh += 1;
+                let present = scratch.object_props(O).unwrap().any(|(k, _)| k == key);
+                let op = if !present {
+                    Op::ObjectAdd {
+                        id: O,
+                        key,
+                        value: item(fresh),
+                        before: vec![],
+                    }
+                } else if rng.chance(0.5) {
+                    Op::ObjectRemove { id: O, key }
+                } else {
+                    Op::ObjectSet {
+                        id: O,
+                        key,
+                        value: item(fresh),
+                    }
+                };
+                scratch.apply(&op).unwrap();
+                batch.push(op);
+            }
+            Op::Compound(batch)
+        };
+        let a = build(&mut rng);
+        let b = build(&mut rng);
+        converge(&base, &a, &b);
+    }
+}
+
+#[test]
+fn a_property_added_again_keeps_the_relay_order() {
+    let base = object_model();
+    let add = |k: &str, n| Op::ObjectAdd {
+        id: O,
+        key: k.into(),
+        value: item(n),
+        before: vec![],
+    };
+    let local = Op::Compound(vec![
+        add("x", 51),
+        add("y", 52),
+        Op::ObjectRemove {
+            id: O,
+            key: "x".into(),
+        },
+        add("x", 53),
+    ]);
+    let m = converge(&base, &local, &add("b", 54));
+    assert_eq!(keys(&m), ["p", "q", "r", "b", "y", "x"]);
 }
