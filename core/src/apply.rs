@@ -265,8 +265,15 @@ impl Model {
                 if !delta.is_finite() || !sum.is_finite() {
                     return Err(ModelError::NonFiniteNumber);
                 }
-                *n = sum;
-                Ok(want_inverse.then_some(Op::NumberAdd { id, delta: -*delta }))
+                let old = std::mem::replace(n, sum);
+                // Subtracting again commutes with concurrent additions (what undo wants), but
+                // floating point may not give the old value back; then restore it exactly.
+                let inverse = if sum - *delta == old {
+                    Op::NumberAdd { id, delta: -*delta }
+                } else {
+                    Op::NumberSet { id, value: old }
+                };
+                Ok(want_inverse.then_some(inverse))
             }
             Op::NumberSet { value, .. } => {
                 expect(ElementKind::Number)?;
@@ -378,5 +385,295 @@ fn check_index(index: usize, len: usize) -> Result<(), ModelError> {
         Ok(())
     } else {
         Err(ModelError::IndexOutOfRange { index, len })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::IdGenerator;
+    use crate::testing::{random_op, Rng};
+    use crate::value::{NodeValue, Value};
+    use serde_json::json;
+
+    fn model(json: serde_json::Value) -> Model {
+        Model::from_value(Value::from_json(&json).unwrap(), &mut IdGenerator::new(1)).unwrap()
+    }
+
+    fn at(m: &Model, path: &[crate::model::PathSegment]) -> ElementId {
+        m.element_at(path).unwrap()
+    }
+
+    #[test]
+    fn every_random_operation_is_undone_by_its_inverse() {
+        let mut rng = Rng::new(3);
+        let mut ids = IdGenerator::new(50);
+        let mut m =
+            model(json!({"t": "héllo 😀", "a": [1, {"x": "y"}, [true]], "n": 2, "o": {"k": null}}));
+        for _ in 0..5000 {
+            let Some(op) = random_op(&m, &mut rng, &mut ids) else {
+                continue;
+            };
+            let before = m.clone();
+            let inverse = m
+                .apply_with_inverse(&op)
+                .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+            let after = m.clone();
+            m.apply(&inverse)
+                .unwrap_or_else(|e| panic!("inverse {inverse:?} of {op:?}: {e}"));
+            assert_eq!(m.to_node(), before.to_node(), "inverse of {op:?}");
+            m = after;
+        }
+    }
+
+    #[test]
+    fn a_failing_batch_changes_nothing() {
+        let mut m = model(json!({"t": "abc", "n": 1, "a": [1, 2]}));
+        let (t, n, a) = (
+            at(&m, &["t".into()]),
+            at(&m, &["n".into()]),
+            at(&m, &["a".into()]),
+        );
+        let before = m.clone();
+        let batch = Op::Compound(vec![
+            Op::StringInsert {
+                id: t,
+                index: 1,
+                text: "x".into(),
+            },
+            Op::NumberAdd { id: n, delta: 5.0 },
+            Op::ArrayRemove { id: a, index: 0 },
+            Op::ArrayRemove { id: a, index: 7 },
+        ]);
+        assert_eq!(
+            m.apply(&batch),
+            Err(ModelError::IndexOutOfRange { index: 7, len: 1 })
+        );
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn invalid_operations_are_refused_with_typed_errors() {
+        let mut m = model(json!({"t": "a😀", "n": 1, "a": [1], "o": {"k": 1}}));
+        let (t, n, a, o) = (
+            at(&m, &["t".into()]),
+            at(&m, &["n".into()]),
+            at(&m, &["a".into()]),
+            at(&m, &["o".into()]),
+        );
+        let before = m.clone();
+        let node = |c| Node::new(ElementId::new(9, c), NodeValue::Null);
+        let cases = [
+            (Op::NumberAdd { id: t, delta: 1.0 }, "wrong_type"),
+            (
+                Op::StringInsert {
+                    id: t,
+                    index: 4,
+                    text: "x".into(),
+                },
+                "index_out_of_range",
+            ),
+            (
+                Op::StringInsert {
+                    id: t,
+                    index: 2,
+                    text: "x".into(),
+                },
+                "splits_surrogate_pair",
+            ),
+            (
+                Op::StringRemove {
+                    id: t,
+                    index: 0,
+                    len: 2,
+                },
+                "splits_surrogate_pair",
+            ),
+            (
+                Op::NumberAdd {
+                    id: n,
+                    delta: f64::INFINITY,
+                },
+                "non_finite_number",
+            ),
+            (
+                Op::NumberAdd {
+                    id: n,
+                    delta: f64::MAX,
+                },
+                "ok",
+            ),
+            (
+                Op::NumberSet {
+                    id: n,
+                    value: f64::NAN,
+                },
+                "non_finite_number",
+            ),
+            (
+                Op::ArrayInsert {
+                    id: a,
+                    index: 2,
+                    value: node(1),
+                },
+                "index_out_of_range",
+            ),
+            (
+                Op::ArrayInsert {
+                    id: a,
+                    index: 0,
+                    value: Node::new(t, NodeValue::Null),
+                },
+                "duplicate_id",
+            ),
+            (
+                Op::ArrayMove {
+                    id: a,
+                    from: 0,
+                    to: 1,
+                },
+                "index_out_of_range",
+            ),
+            (
+                Op::ObjectAdd {
+                    id: o,
+                    key: "k".into(),
+                    value: node(2),
+                    before: vec![],
+                },
+                "property_exists",
+            ),
+            (
+                Op::ObjectSet {
+                    id: o,
+                    key: "z".into(),
+                    value: node(3),
+                },
+                "no_such_property",
+            ),
+            (
+                Op::ObjectRemove {
+                    id: o,
+                    key: "z".into(),
+                },
+                "no_such_property",
+            ),
+            (
+                Op::ObjectSetAll {
+                    id: o,
+                    value: vec![("d".into(), node(4)), ("d".into(), node(5))],
+                },
+                "property_exists",
+            ),
+        ];
+        for (op, code) in cases {
+            let mut copy = before.clone();
+            match copy.apply(&op) {
+                Err(e) => {
+                    assert_eq!(e.code(), code, "{op:?}");
+                    assert_eq!(copy, before, "{op:?} changed the model");
+                }
+                Ok(()) => assert_eq!(code, "ok", "{op:?} was accepted"),
+            }
+        }
+        // f64::MAX + 1 is finite, f64::MAX twice is not.
+        m.apply(&Op::NumberSet {
+            id: n,
+            value: f64::MAX,
+        })
+        .unwrap();
+        assert_eq!(
+            m.apply(&Op::NumberAdd {
+                id: n,
+                delta: f64::MAX
+            }),
+            Err(ModelError::NonFiniteNumber)
+        );
+    }
+
+    #[test]
+    fn operations_on_detached_elements_are_no_ops() {
+        let mut m = model(json!({"a": [{"s": "text"}]}));
+        let a = at(&m, &["a".into()]);
+        let s = at(&m, &["a".into(), 0.into(), "s".into()]);
+        m.apply(&Op::ArrayRemove { id: a, index: 0 }).unwrap();
+        let before = m.clone();
+        let inverse = m.apply_with_inverse(&Op::StringInsert {
+            id: s,
+            index: 99,
+            text: "x".into(),
+        });
+        assert_eq!(inverse, Ok(Op::noop()));
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn inserted_subtrees_keep_their_ids_and_nesting_is_bounded() {
+        let mut m = model(json!({"a": []}));
+        let a = at(&m, &["a".into()]);
+        let mut ids = IdGenerator::new(7);
+        let value = Value::from_json(&json!({"deep": ["x"]}))
+            .unwrap()
+            .into_node(&mut ids);
+        let inner = match &value.value {
+            NodeValue::Object(props) => props[0].1.id,
+            _ => unreachable!(),
+        };
+        m.apply(&Op::ArrayInsert {
+            id: a,
+            index: 0,
+            value,
+        })
+        .unwrap();
+        assert_eq!(
+            m.path_of(inner).unwrap(),
+            vec!["a".into(), 0.into(), "deep".into()]
+        );
+        let mut deep = Node::new(ElementId::new(8, 0), NodeValue::Null);
+        for i in 1..crate::model::MAX_DEPTH as u64 {
+            deep = Node::new(ElementId::new(8, i), NodeValue::Array(vec![deep]));
+        }
+        let before = m.clone();
+        assert!(matches!(
+            m.apply(&Op::ArrayInsert {
+                id: a,
+                index: 0,
+                value: deep
+            }),
+            Err(ModelError::TooDeep(_))
+        ));
+        assert_eq!(m, before);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use crate::protocol::encode_frame;
+    use crate::testing::{check_apply, check_apply_bytes, fuzz_model, random_wild_op, Rng};
+
+    #[test]
+    fn arbitrary_operations_apply_all_or_nothing_and_invert_exactly() {
+        let model = fuzz_model();
+        let mut rng = Rng::new(21);
+        for _ in 0..30_000 {
+            check_apply(&model, &random_wild_op(&model, &mut rng));
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_decoded_as_operations_never_panic_when_applied() {
+        let model = fuzz_model();
+        let mut rng = Rng::new(22);
+        for _ in 0..20_000 {
+            // Mutations of valid frames reach far more decodable operations than noise does.
+            let mut frame = encode_frame(&random_wild_op(&model, &mut rng));
+            for _ in 0..rng.below(4) {
+                let at = rng.below(frame.len());
+                frame[at] = rng.next_u64() as u8;
+            }
+            check_apply_bytes(&frame);
+            let noise: Vec<u8> = (0..rng.below(40)).map(|_| rng.next_u64() as u8).collect();
+            check_apply_bytes(&noise);
+        }
     }
 }

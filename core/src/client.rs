@@ -500,3 +500,179 @@ impl ClientModel {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{ElementId, IdGenerator};
+    use crate::value::Value;
+
+    const TEXT: ElementId = ElementId::new(1, 2);
+
+    fn client() -> ClientModel {
+        let value = Value::Object(vec![("t".into(), Value::String("abc".into()))]);
+        ClientModel::new(
+            Model::from_value(value, &mut IdGenerator::new(1)).unwrap(),
+            0,
+            7,
+        )
+    }
+
+    fn insert(index: usize, text: &str) -> Op {
+        Op::StringInsert {
+            id: TEXT,
+            index,
+            text: text.into(),
+        }
+    }
+
+    fn text(c: &ClientModel) -> String {
+        c.model().string(TEXT).unwrap().to_string()
+    }
+
+    #[test]
+    fn local_operations_apply_at_once_and_stay_in_flight_until_acknowledged() {
+        let mut c = client();
+        let first = c.submit(insert(3, "d")).unwrap().unwrap();
+        let second = c.submit(insert(4, "e")).unwrap().unwrap();
+        assert_eq!((first.seq, first.context_version, second.seq), (1, 0, 2));
+        assert_eq!(text(&c), "abcde");
+        assert_eq!(
+            c.on_ack(2, 1),
+            Err(ClientError::UnexpectedAck {
+                expected: Some(1),
+                got: 2
+            })
+        );
+        c.on_ack(1, 1).unwrap();
+        assert_eq!(
+            c.on_ack(2, 5),
+            Err(ClientError::VersionGap {
+                expected: 2,
+                got: 5
+            })
+        );
+        c.on_ack(2, 2).unwrap();
+        assert!(c.is_settled());
+        assert_eq!(
+            c.submit(insert(9, "x")),
+            Err(ClientError::Model(ModelError::IndexOutOfRange {
+                index: 9,
+                len: 5
+            }))
+        );
+    }
+
+    #[test]
+    fn remote_operations_are_transformed_against_those_in_flight() {
+        let mut c = client();
+        c.submit(insert(0, "X")).unwrap();
+        let applied = c.on_remote(1, 99, 1, insert(3, "Z")).unwrap();
+        assert_eq!(applied, insert(4, "Z"));
+        assert_eq!(text(&c), "XabcZ");
+        assert_eq!(c.unacked().next().unwrap().op, insert(0, "X"));
+        assert_eq!(
+            c.on_remote(5, 99, 2, insert(0, "Q")),
+            Err(ClientError::VersionGap {
+                expected: 2,
+                got: 5
+            })
+        );
+    }
+
+    #[test]
+    fn after_a_disconnect_own_replayed_operations_count_as_acks_and_the_rest_is_resent() {
+        let mut c = client();
+        c.submit(insert(0, "1")).unwrap();
+        c.submit(insert(1, "2")).unwrap();
+        c.on_disconnect();
+        assert_eq!(
+            c.submit(insert(2, "3")).unwrap(),
+            None,
+            "offline: nothing goes out"
+        );
+        // The relay had sequenced the first one before the connection dropped.
+        assert_eq!(c.resync_from(), 0);
+        c.on_remote(1, 7, 1, insert(0, "1")).unwrap();
+        c.on_remote(2, 99, 1, insert(0, "R")).unwrap();
+        let (resend, _) = c.on_resynced();
+        assert_eq!(
+            resend
+                .iter()
+                .map(|s| (s.seq, s.context_version))
+                .collect::<Vec<_>>(),
+            [(2, 2), (3, 2)]
+        );
+        assert_eq!(text(&c), "R123abc");
+    }
+
+    #[test]
+    fn references_are_published_only_while_shared() {
+        let mut c = client();
+        let key = ReferenceKey {
+            element: Some(TEXT),
+            key: "cursor".into(),
+        };
+        assert_eq!(
+            c.set_reference(key.clone(), ReferenceValue::Index(vec![1])),
+            None
+        );
+        let shared = c.share_reference(key.clone()).unwrap();
+        assert_eq!(
+            shared,
+            ReferenceUpdate::Set {
+                key: key.clone(),
+                value: ReferenceValue::Index(vec![1]),
+                context_version: 0
+            }
+        );
+        c.submit(insert(0, "xy")).unwrap();
+        assert_eq!(
+            c.local_reference(&key),
+            Some(&ReferenceValue::Index(vec![3]))
+        );
+        assert_eq!(
+            c.unshare_reference(&key),
+            Some(ReferenceUpdate::Unset { key: key.clone() })
+        );
+        assert_eq!(
+            c.set_reference(key.clone(), ReferenceValue::Index(vec![0])),
+            None
+        );
+        assert_eq!(c.dispose_reference(&key), None);
+        assert_eq!(c.local_reference(&key), None);
+    }
+
+    #[test]
+    fn remote_references_are_shown_through_local_unacknowledged_operations() {
+        let mut c = client();
+        let key = ReferenceKey {
+            element: Some(TEXT),
+            key: "cursor".into(),
+        };
+        c.submit(insert(0, "xy")).unwrap();
+        c.on_remote_reference(
+            "s2".into(),
+            key.clone(),
+            Some(ReferenceValue::Index(vec![2])),
+        );
+        assert_eq!(
+            c.remote_reference("s2", &key),
+            Some(ReferenceValue::Index(vec![4]))
+        );
+        c.on_session_left("s2");
+        assert_eq!(c.remote_reference("s2", &key), None);
+    }
+
+    #[test]
+    fn a_restored_replica_resends_its_cached_operations() {
+        let mut c = client();
+        c.submit(insert(0, "q")).unwrap();
+        let cached: Vec<Unacked> = c.unacked().cloned().collect();
+        let mut restored = ClientModel::restore(c.model().clone(), c.version(), c.origin(), cached);
+        assert_eq!(restored.submit(insert(0, "r")).unwrap(), None);
+        let (resend, _) = restored.on_resynced();
+        assert_eq!(resend.len(), 2);
+        assert_eq!(text(&restored), "rqabc");
+    }
+}

@@ -160,4 +160,29 @@ impl Op {
             _ => 1,
         }
     }
+
+    /// Whether any `ObjectAdd` inside carries a `before` list. Only transformation fills those
+    /// in, so the relay refuses submissions that carry one.
+    pub fn has_placement(&self) -> bool {
+        match self {
+            Op::ObjectAdd { before, .. } => !before.is_empty(),
+            Op::Compound(ops) => ops.iter().any(Op::has_placement),
+            _ => false,
+        }
+    }
+
+    /// The same operation with every `before` list emptied, for sending an operation computed
+    /// locally (an inverse, for undo) to the relay.
+    pub fn without_placement(self) -> Op {
+        match self {
+            Op::ObjectAdd { id, key, value, .. } => Op::ObjectAdd {
+                id,
+                key,
+                value,
+                before: Vec::new(),
+            },
+            Op::Compound(ops) => Op::Compound(ops.into_iter().map(Op::without_placement).collect()),
+            op => op,
+        }
+    }
 }

@@ -121,10 +121,10 @@ impl ReferenceValue {
         let map = |p: usize| {
             if p < index {
                 p
-            } else if p >= index + removed {
-                p - removed + inserted
+            } else if p >= index.saturating_add(removed) {
+                (p - removed).saturating_add(inserted)
             } else {
-                index + inserted
+                index.saturating_add(inserted)
             }
         };
         match self {

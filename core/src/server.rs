@@ -53,10 +53,9 @@ pub enum SequenceError {
     /// The context version is older than the sender's previous one, or than the history kept.
     #[error("context version {context} is older than version {oldest} that can be used")]
     StaleContext { context: u64, oldest: u64 },
-    /// A sequence number that skips back past the last sequenced one without being a
-    /// duplicate cannot happen with a correct client.
-    #[error("sequence number {seq} is out of order")]
-    OutOfOrder { seq: u64 },
+    /// The operation carries `before` placement lists, which only transformation may set.
+    #[error("operations may not carry property placement; send ObjectAdd with an empty `before`")]
+    PlacementNotAllowed,
 }
 
 impl SequenceError {
@@ -66,7 +65,7 @@ impl SequenceError {
             SequenceError::Model(e) => e.code(),
             SequenceError::FutureContext { .. } => "future_context",
             SequenceError::StaleContext { .. } => "stale_context",
-            SequenceError::OutOfOrder { .. } => "out_of_order",
+            SequenceError::PlacementNotAllowed => "placement_not_allowed",
         }
     }
 }
@@ -169,6 +168,9 @@ impl Sequencer {
                 });
             }
         }
+        if op.has_placement() {
+            return Err(SequenceError::PlacementNotAllowed);
+        }
         let against = self.concurrent_ops(origin, context_version)?;
         let mut op = op;
         let mut rewritten = Vec::with_capacity(against.len());
@@ -270,5 +272,150 @@ impl Sequencer {
     /// Every shared reference, for a session that opens the model.
     pub fn references(&self) -> impl Iterator<Item = (&str, &ReferenceKey, &ReferenceValue)> {
         self.references.iter().map(|((s, k), v)| (s.as_str(), k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{ElementId, IdGenerator};
+    use crate::value::Value;
+
+    const TEXT: ElementId = ElementId::new(1, 2);
+
+    fn sequencer() -> Sequencer {
+        let value = Value::Object(vec![("t".into(), Value::String("abc".into()))]);
+        Sequencer::new(
+            Model::from_value(value, &mut IdGenerator::new(1)).unwrap(),
+            0,
+        )
+    }
+
+    fn insert(index: usize, text: &str) -> Op {
+        Op::StringInsert {
+            id: TEXT,
+            index,
+            text: text.into(),
+        }
+    }
+
+    fn text(s: &Sequencer) -> String {
+        s.model().string(TEXT).unwrap().to_string()
+    }
+
+    #[test]
+    fn operations_in_flight_together_are_transformed_through_the_bridge() {
+        let mut s = sequencer();
+        s.submit(
+            9,
+            1,
+            0,
+            Op::StringSet {
+                id: TEXT,
+                value: "12".into(),
+            },
+        )
+        .unwrap();
+        // Client 1 sends two operations made one after the other on version 1:
+        // "12" -> "ab12" -> "abc12".
+        s.submit(1, 1, 1, insert(0, "ab")).unwrap();
+        // Client 2 removes the "2", also on version 1; it is sequenced between them.
+        s.submit(
+            2,
+            1,
+            1,
+            Op::StringRemove {
+                id: TEXT,
+                index: 1,
+                len: 1,
+            },
+        )
+        .unwrap();
+        // Client 1's second operation was made on "ab12", not on "12" nor on "ab1": only a
+        // bridge that rewrites client 2's removal to follow "ab" puts the "c" where it was typed.
+        s.submit(1, 2, 1, insert(2, "c")).unwrap();
+        assert_eq!(text(&s), "abc1");
+        assert_eq!(s.version(), 4);
+    }
+
+    #[test]
+    fn resent_operations_are_acknowledged_but_not_applied_twice() {
+        let mut s = sequencer();
+        let first = s.submit(1, 1, 0, insert(0, "X")).unwrap();
+        assert!(matches!(
+            first,
+            Accepted::Sequenced(Sequenced { version: 1, .. })
+        ));
+        assert_eq!(
+            s.submit(1, 1, 0, insert(0, "X")).unwrap(),
+            Accepted::Duplicate { version: Some(1) }
+        );
+        assert_eq!(text(&s), "Xabc");
+    }
+
+    #[test]
+    fn bad_submissions_are_refused_and_change_nothing() {
+        let mut s = sequencer();
+        s.submit(1, 1, 0, insert(0, "X")).unwrap();
+        let before = (s.model().clone(), s.version());
+        let placed = Op::ObjectAdd {
+            id: ElementId::ROOT,
+            key: "k".into(),
+            value: Value::Null.into_node(&mut IdGenerator::new(5)),
+            before: vec!["t".into()],
+        };
+        let cases = [
+            (s.submit(2, 1, 5, insert(0, "Y")), "future_context"),
+            (s.submit(2, 1, 0, insert(99, "Y")), "index_out_of_range"),
+            (s.submit(2, 1, 0, placed), "placement_not_allowed"),
+        ];
+        for (result, code) in cases {
+            assert_eq!(result.unwrap_err().code(), code);
+        }
+        s.submit(1, 2, 1, insert(0, "Y")).unwrap();
+        assert_eq!(
+            s.submit(1, 3, 0, insert(0, "Z")).unwrap_err().code(),
+            "stale_context"
+        );
+        assert_eq!(before.1 + 1, s.version());
+        assert_eq!(text(&s), "YXabc");
+    }
+
+    #[test]
+    fn references_follow_operations_and_leave_with_their_session() {
+        let mut s = sequencer();
+        let key = ReferenceKey {
+            element: Some(TEXT),
+            key: "cursor".into(),
+        };
+        // Made on version 0, after an operation of another client that it had not seen.
+        s.submit(2, 1, 0, insert(0, "12")).unwrap();
+        let now = s
+            .set_reference(1, "s1", key.clone(), ReferenceValue::Index(vec![1]), 0)
+            .unwrap();
+        assert_eq!(now, ReferenceValue::Index(vec![3]));
+        s.submit(2, 2, 1, insert(0, "3")).unwrap();
+        assert_eq!(
+            s.references().next().unwrap().2,
+            &ReferenceValue::Index(vec![4])
+        );
+        s.remove_session("s1");
+        assert_eq!(s.references().count(), 0);
+    }
+
+    #[test]
+    fn history_can_be_forgotten_and_then_old_contexts_are_refused() {
+        let mut s = sequencer();
+        for i in 0..5 {
+            s.submit(1, i + 1, i, insert(0, "x")).unwrap();
+        }
+        s.forget_history_before(3);
+        assert_eq!(s.oldest_version(), 3);
+        assert_eq!(s.ops_since(3).unwrap().count(), 2);
+        assert!(s.ops_since(2).is_none());
+        assert_eq!(
+            s.submit(2, 1, 1, insert(0, "y")).unwrap_err().code(),
+            "stale_context"
+        );
     }
 }

@@ -257,3 +257,135 @@ pub fn random_reference(model: &Model, rng: &mut Rng) -> Option<(ReferenceKey, R
         }
     }
 }
+
+/// The document the apply fuzzers edit: small, with every element type, and ids (site 1,
+/// counters 1 to 17) that random bytes hit easily.
+pub fn fuzz_model() -> Model {
+    let json = serde_json::json!({
+        "t": "héllo 😀 wörld", "n": 1.5, "b": true, "d": {"$date": 5},
+        "a": [1, "x", {"k": [null, "y"]}], "o": {"p": "q", "r": [2, 3]}, "z": null
+    });
+    Model::from_value(
+        Value::from_json(&json).expect("valid JSON"),
+        &mut IdGenerator::new(1),
+    )
+    .expect("valid model")
+}
+
+/// The property both apply fuzzers check: decoding arbitrary bytes as an operation and applying
+/// it never panics; a refused operation leaves the model untouched; an accepted one is undone
+/// exactly by its inverse.
+pub fn check_apply_bytes(data: &[u8]) {
+    let limits = crate::protocol::Limits::default();
+    let Ok(op) = crate::protocol::decode_frame::<Op>(data, &limits) else {
+        return;
+    };
+    check_apply(&fuzz_model(), &op);
+}
+
+/// Applies `op` to a copy of `model` and checks all-or-nothing and the inverse.
+pub fn check_apply(model: &Model, op: &Op) {
+    let mut edited = model.clone();
+    match edited.apply_with_inverse(op) {
+        Err(_) => assert_eq!(
+            &edited, model,
+            "a refused operation changed the model: {op:?}"
+        ),
+        Ok(inverse) => {
+            edited
+                .apply(&inverse)
+                .unwrap_or_else(|e| panic!("inverse of {op:?} refused: {e}"));
+            assert_eq!(
+                edited.to_node(),
+                model.to_node(),
+                "inverse of {op:?} did not restore"
+            );
+        }
+    }
+}
+
+/// A random operation that may well be invalid: any type on any element (or a missing one),
+/// indices around and past the ends, surrogate-splitting positions, non-finite numbers,
+/// reused ids. For checking that application refuses cleanly.
+pub fn random_wild_op(model: &Model, rng: &mut Rng) -> Op {
+    let mut ids: Vec<ElementId> = model.element_ids().collect();
+    ids.sort();
+    ids.push(ElementId::new(77, 77));
+    let id = *rng.pick(&ids);
+    let index = rng.below(20);
+    let len = rng.below(6);
+    let reuse = rng.chance(0.2);
+    let mut fresh = IdGenerator::new(1000 + rng.below(1000) as u64);
+    let mut node = |rng: &mut Rng| {
+        let mut n = random_value(rng, 2).into_node(&mut fresh);
+        if reuse {
+            n.id = *rng.pick(&ids);
+        }
+        n
+    };
+    let number = *rng.pick(&[1.0, -2.5, f64::NAN, f64::INFINITY, f64::MAX]);
+    let key = rng.pick(&["t", "p", "k", "new", ""]).to_string();
+    let text = rng.pick(PIECES).to_string();
+    match rng.below(18) {
+        0 => Op::StringInsert { id, index, text },
+        1 => Op::StringRemove { id, index, len },
+        2 => Op::StringSplice {
+            id,
+            index,
+            remove: len,
+            text,
+        },
+        3 => Op::StringSet { id, value: text },
+        4 => Op::ArrayInsert {
+            id,
+            index,
+            value: node(rng),
+        },
+        5 => Op::ArrayRemove { id, index },
+        6 => Op::ArrayReplace {
+            id,
+            index,
+            value: node(rng),
+        },
+        7 => Op::ArrayMove {
+            id,
+            from: index,
+            to: len,
+        },
+        8 => Op::ArraySet {
+            id,
+            value: vec![node(rng), node(rng)],
+        },
+        9 => Op::ObjectAdd {
+            id,
+            key,
+            value: node(rng),
+            before: vec!["p".into()],
+        },
+        10 => Op::ObjectSet {
+            id,
+            key,
+            value: node(rng),
+        },
+        11 => Op::ObjectRemove { id, key },
+        12 => Op::ObjectSetAll {
+            id,
+            value: vec![(key.clone(), node(rng)), (key, node(rng))],
+        },
+        13 => Op::NumberAdd { id, delta: number },
+        14 => Op::NumberSet { id, value: number },
+        15 => Op::BooleanSet {
+            id,
+            value: rng.chance(0.5),
+        },
+        16 => Op::DateSet {
+            id,
+            value: index as i64,
+        },
+        _ => Op::Compound(
+            (0..rng.below(4))
+                .map(|_| random_wild_op(model, rng))
+                .collect(),
+        ),
+    }
+}

@@ -31,7 +31,7 @@ fn is_array_op(op: &Op) -> bool {
 /// Where an existing item at `i` is after `b`; `None` if `b` removed it.
 fn item_after(i: usize, b: &Op) -> Option<usize> {
     match *b {
-        Op::ArrayInsert { index, .. } => Some(i + usize::from(index <= i)),
+        Op::ArrayInsert { index, .. } => Some(i.saturating_add(usize::from(index <= i))),
         Op::ArrayRemove { index, .. } => match index.cmp(&i) {
             std::cmp::Ordering::Equal => None,
             std::cmp::Ordering::Less => Some(i - 1),
@@ -42,7 +42,7 @@ fn item_after(i: usize, b: &Op) -> Option<usize> {
                 return Some(to);
             }
             let without = i - usize::from(from < i);
-            Some(without + usize::from(to <= without))
+            Some(without.saturating_add(usize::from(to <= without)))
         }
         Op::ArrayReplace { .. } => Some(i),
         _ => None,
@@ -52,11 +52,13 @@ fn item_after(i: usize, b: &Op) -> Option<usize> {
 /// Where an insertion point `p` is after `b`. `b_first` breaks ties with an insertion at `p`.
 fn point_after(p: usize, b: &Op, b_first: bool) -> usize {
     match *b {
-        Op::ArrayInsert { index, .. } => p + usize::from(index < p || (index == p && b_first)),
+        Op::ArrayInsert { index, .. } => {
+            p.saturating_add(usize::from(index < p || (index == p && b_first)))
+        }
         Op::ArrayRemove { index, .. } => p - usize::from(index < p),
         Op::ArrayMove { from, to, .. } => {
             let without = p - usize::from(from < p);
-            without + usize::from(to < without || (to == without && b_first))
+            without.saturating_add(usize::from(to < without || (to == without && b_first)))
         }
         _ => p,
     }
@@ -116,7 +118,7 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                 Op::ArrayInsert { index, .. } => {
                     // The insertion point, seen in the array without the moved item.
                     let q = index - usize::from(index > from);
-                    to + usize::from(q < to || (q == to && b_first))
+                    to.saturating_add(usize::from(q < to || (q == to && b_first)))
                 }
                 Op::ArrayRemove { index, .. } => {
                     let j = index - usize::from(index > from);
@@ -130,7 +132,9 @@ fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
                     let g = from - usize::from(f2 < from);
                     let t2w = t2 - usize::from(t2 > g);
                     let t_removed = to - usize::from(f2w < to);
-                    t_removed + usize::from(t2w < t_removed || (t2w == t_removed && b_first))
+                    t_removed.saturating_add(usize::from(
+                        t2w < t_removed || (t2w == t_removed && b_first),
+                    ))
                 }
                 _ => to,
             };

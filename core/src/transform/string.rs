@@ -18,8 +18,10 @@ struct Splice<'a> {
 }
 
 impl Splice<'_> {
+    /// The end of the removed range (saturating: operations from the network are transformed
+    /// before they are validated).
     fn end(&self) -> usize {
-        self.index + self.remove
+        self.index.saturating_add(self.remove)
     }
 }
 
@@ -84,12 +86,13 @@ pub(super) fn transform(a: &Op, b: &Op) -> Option<(Vec<Op>, Vec<Op>)> {
 /// the relay sequenced first, which decides the order of text inserted at the same position.
 fn splice_after(id: ElementId, a: &Splice, b: &Splice, b_first: bool) -> Vec<Op> {
     let b_len = utf16_len(b.text);
-    let shift = |p: usize| p - b.remove + b_len;
+    // Only used for positions at or after b's end, so the subtraction cannot underflow.
+    let shift = |p: usize| (p - b.remove).saturating_add(b_len);
     // Where a's text goes.
     let point = if a.index < b.index || (a.index == b.index && !b_first) {
         a.index
     } else if a.index <= b.end() {
-        b.index + b_len
+        b.index.saturating_add(b_len)
     } else {
         shift(a.index)
     };

@@ -644,3 +644,48 @@ fn a_property_added_again_keeps_the_relay_order() {
     let m = converge(&base, &local, &add("b", 54));
     assert_eq!(keys(&m), ["p", "q", "r", "b", "y", "x"]);
 }
+
+#[test]
+fn transform_never_panics_on_arbitrary_operations() {
+    let model = crate::testing::fuzz_model();
+    let mut rng = crate::testing::Rng::new(5);
+    let huge = [0, 1, 7, usize::MAX / 2, usize::MAX - 1, usize::MAX];
+    let widen = |op: Op, rng: &mut crate::testing::Rng| -> Op {
+        let mut pick = || *rng.pick(&huge);
+        match op {
+            Op::StringSplice { id, text, .. } => Op::StringSplice {
+                id,
+                index: pick(),
+                remove: pick(),
+                text,
+            },
+            Op::StringRemove { id, .. } => Op::StringRemove {
+                id,
+                index: pick(),
+                len: pick(),
+            },
+            Op::ArrayMove { id, .. } => Op::ArrayMove {
+                id,
+                from: pick(),
+                to: pick(),
+            },
+            Op::ArrayInsert { id, value, .. } => Op::ArrayInsert {
+                id,
+                index: pick(),
+                value,
+            },
+            op => op,
+        }
+    };
+    for _ in 0..50_000 {
+        let a = crate::testing::random_wild_op(&model, &mut rng);
+        let b = crate::testing::random_wild_op(&model, &mut rng);
+        let (a, b) = if rng.chance(0.5) {
+            (widen(a, &mut rng), widen(b, &mut rng))
+        } else {
+            (a, b)
+        };
+        // Only the absence of panics (and of arithmetic overflow, in debug builds) is checked.
+        let _ = transform(&a, &b);
+    }
+}
