@@ -231,12 +231,7 @@ impl ClientModel {
                 if !(r.shared && std::mem::take(&mut r.diverged)) {
                     return None;
                 }
-                let value = r.value.clone()?;
-                Some(ReferenceUpdate::Set {
-                    key: key.clone(),
-                    value,
-                    context_version: version,
-                })
+                Some(publish(key.clone(), r.value.clone()?, version))
             })
             .collect())
     }
@@ -371,23 +366,10 @@ impl ClientModel {
             .filter(|(_, r)| r.shared)
             .filter_map(|(key, r)| {
                 r.diverged = false;
-                let value = r.value.clone()?;
-                Some(ReferenceUpdate::Set {
-                    key: key.clone(),
-                    value,
-                    context_version: version,
-                })
+                Some(publish(key.clone(), r.value.clone()?, version))
             })
             .collect();
         (submissions, refs)
-    }
-
-    fn publish(&self, key: ReferenceKey, value: ReferenceValue) -> ReferenceUpdate {
-        ReferenceUpdate::Set {
-            key,
-            value,
-            context_version: self.version,
-        }
     }
 
     /// Sets a local reference's value; returns the update to send if it is shared.
@@ -401,7 +383,7 @@ impl ClientModel {
             .entry(key.clone())
             .or_insert_with(LocalReference::new);
         entry.value = Some(value.clone());
-        (entry.shared && self.online).then(|| self.publish(key, value))
+        (entry.shared && self.online).then(|| publish(key, value, self.version))
     }
 
     /// Clears a local reference's value; it stays shared, with no value.
@@ -419,7 +401,7 @@ impl ClientModel {
             .or_insert_with(LocalReference::new);
         entry.shared = true;
         let value = entry.value.clone()?;
-        self.online.then(|| self.publish(key, value))
+        self.online.then(|| publish(key, value, self.version))
     }
 
     /// Stops publishing a local reference; it keeps its local value.
@@ -501,29 +483,22 @@ impl ClientModel {
     }
 }
 
+/// The update that publishes `value`, made on `version` plus the unacknowledged operations.
+fn publish(key: ReferenceKey, value: ReferenceValue, version: u64) -> ReferenceUpdate {
+    ReferenceUpdate::Set {
+        key,
+        value,
+        context_version: version,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::{ElementId, IdGenerator};
-    use crate::value::Value;
-
-    const TEXT: ElementId = ElementId::new(1, 2);
+    use crate::testing::{insert, text_model, TEXT};
 
     fn client() -> ClientModel {
-        let value = Value::Object(vec![("t".into(), Value::String("abc".into()))]);
-        ClientModel::new(
-            Model::from_value(value, &mut IdGenerator::new(1)).unwrap(),
-            0,
-            7,
-        )
-    }
-
-    fn insert(index: usize, text: &str) -> Op {
-        Op::StringInsert {
-            id: TEXT,
-            index,
-            text: text.into(),
-        }
+        ClientModel::new(text_model("abc"), 0, 7)
     }
 
     fn text(c: &ClientModel) -> String {

@@ -10,6 +10,8 @@ pub mod client;
 pub mod error;
 pub mod id;
 pub mod model;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod no_entropy;
 pub mod op;
 pub mod protocol;
 pub mod reference;

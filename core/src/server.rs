@@ -279,24 +279,11 @@ impl Sequencer {
 mod tests {
     use super::*;
     use crate::id::{ElementId, IdGenerator};
+    use crate::testing::{insert, text_model, TEXT};
     use crate::value::Value;
 
-    const TEXT: ElementId = ElementId::new(1, 2);
-
     fn sequencer() -> Sequencer {
-        let value = Value::Object(vec![("t".into(), Value::String("abc".into()))]);
-        Sequencer::new(
-            Model::from_value(value, &mut IdGenerator::new(1)).unwrap(),
-            0,
-        )
-    }
-
-    fn insert(index: usize, text: &str) -> Op {
-        Op::StringInsert {
-            id: TEXT,
-            index,
-            text: text.into(),
-        }
+        Sequencer::new(text_model("abc"), 0)
     }
 
     fn text(s: &Sequencer) -> String {

@@ -389,3 +389,22 @@ pub fn random_wild_op(model: &Model, rng: &mut Rng) -> Op {
         ),
     }
 }
+
+/// The id of the string in [`text_model`].
+pub const TEXT: ElementId = ElementId::new(1, 2);
+
+/// A model `{"t": text}` whose string has the id [`TEXT`]: the fixture of the state-machine
+/// tests.
+pub fn text_model(text: &str) -> Model {
+    let value = Value::Object(vec![("t".into(), Value::String(text.into()))]);
+    Model::from_value(value, &mut IdGenerator::new(1)).expect("valid model")
+}
+
+/// Inserts `text` at `index` of [`TEXT`].
+pub fn insert(index: usize, text: &str) -> Op {
+    Op::StringInsert {
+        id: TEXT,
+        index,
+        text: text.into(),
+    }
+}
