@@ -226,10 +226,13 @@ impl Simulation {
                 index,
                 text: letter.to_string(),
             };
-            let sent = c.client.submit(op).expect("submit").expect("online");
+            c.client.submit(op).expect("submit");
             c.cursor = index + 1;
-            self.inbound
-                .push_back((c.client.origin(), sent.seq, sent.context_version, sent.op));
+            let origin = c.client.origin();
+            for sent in c.client.take_outgoing().ops {
+                self.inbound
+                    .push_back((origin, sent.seq, sent.context_version, sent.op.clone()));
+            }
         }
     }
 

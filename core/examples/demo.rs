@@ -85,15 +85,17 @@ fn main() {
     ];
     let mut submissions = Vec::new();
     for (who, op) in edits {
-        let submission = clients[who].submit(op).unwrap().unwrap();
-        let frame = encode_client(&ClientMessage::SubmitOp {
-            model: 1,
-            seq: submission.seq,
-            context_version: submission.context_version,
-            op: submission.op.clone(),
-        });
-        bytes_sent += frame.len();
-        submissions.push((who, submission));
+        clients[who].submit(op).unwrap();
+        for sent in clients[who].take_outgoing().ops {
+            let frame = encode_client(&ClientMessage::SubmitOp {
+                model: 1,
+                seq: sent.seq,
+                context_version: sent.context_version,
+                op: sent.op.clone(),
+            });
+            bytes_sent += frame.len();
+            submissions.push((who, sent.clone()));
+        }
     }
     for (i, c) in clients.iter().enumerate() {
         println!("{} sees {}", names[i], c.model().to_json());

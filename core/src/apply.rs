@@ -4,6 +4,7 @@ use crate::error::ModelError;
 use crate::id::ElementId;
 use crate::model::{Data, Model};
 use crate::op::Op;
+use crate::rope::{utf16_len, Utf16Rope};
 use crate::value::{ElementKind, Node};
 
 impl Model {
@@ -47,10 +48,21 @@ impl Model {
         let Some(id) = op.target() else {
             return Ok(None);
         };
-        let Some(element) = self.elements.get(&id) else {
+        let Some(element) = self.elements.get_mut(&id) else {
             // The target left the tree through a concurrent operation: a no-op.
             return Ok(Some(Op::noop()));
         };
+        let is_string_op = matches!(
+            op,
+            Op::StringInsert { .. }
+                | Op::StringRemove { .. }
+                | Op::StringSplice { .. }
+                | Op::StringSet { .. }
+        );
+        if let (Data::String(rope), true) = (&mut element.data, is_string_op) {
+            // Typing: one look-up, straight to the rope.
+            return string_edit(rope, id, op, want_inverse);
+        }
         let actual = element.data.kind();
         let expect = |expected: ElementKind| {
             if actual == expected {
@@ -64,53 +76,12 @@ impl Model {
             }
         };
         match op {
-            Op::StringInsert { index, text, .. } => {
-                expect(ElementKind::String)?;
-                self.rope_mut(id).insert(*index, text)?;
-                Ok(want_inverse.then(|| Op::StringRemove {
-                    id,
-                    index: *index,
-                    len: crate::rope::utf16_len(text),
-                }))
-            }
-            Op::StringRemove { index, len, .. } => {
-                expect(ElementKind::String)?;
-                let rope = self.rope_mut(id);
-                if want_inverse {
-                    let text = rope.remove(*index, *len)?;
-                    Ok(Some(Op::StringInsert {
-                        id,
-                        index: *index,
-                        text,
-                    }))
-                } else {
-                    rope.remove_discard(*index, *len).map(|_| None)
-                }
-            }
-            Op::StringSplice {
-                index,
-                remove,
-                text,
-                ..
-            } => {
-                expect(ElementKind::String)?;
-                let rope = self.rope_mut(id);
-                rope.check_range(*index, *remove)?;
-                let removed = rope.remove(*index, *remove)?;
-                rope.insert(*index, text)?;
-                Ok(want_inverse.then(|| Op::StringSplice {
-                    id,
-                    index: *index,
-                    remove: crate::rope::utf16_len(text),
-                    text: removed,
-                }))
-            }
-            Op::StringSet { value, .. } => {
-                expect(ElementKind::String)?;
-                let rope = self.rope_mut(id);
-                let old = want_inverse.then(|| rope.to_string());
-                rope.set(value);
-                Ok(old.map(|value| Op::StringSet { id, value }))
+            Op::StringInsert { .. }
+            | Op::StringRemove { .. }
+            | Op::StringSplice { .. }
+            | Op::StringSet { .. } => {
+                // Strings were handled above: the element is of another type.
+                expect(ElementKind::String).map(|_| None)
             }
             Op::ArrayInsert { index, value, .. } => {
                 expect(ElementKind::Array)?;
@@ -344,13 +315,6 @@ impl Model {
             .data
     }
 
-    fn rope_mut(&mut self, id: ElementId) -> &mut crate::rope::Utf16Rope {
-        match self.data_mut(id) {
-            Data::String(s) => s,
-            _ => unreachable!("type checked by caller"),
-        }
-    }
-
     fn items(&self, id: ElementId) -> &Vec<ElementId> {
         match &self.elements[&id].data {
             Data::Array(items) => items,
@@ -377,6 +341,62 @@ impl Model {
             Data::Object(props) => props,
             _ => unreachable!("type checked by caller"),
         }
+    }
+}
+
+/// Applies a string operation to its rope; returns the inverse when asked for. The hot path of
+/// typing: no copies of the text unless an inverse is wanted.
+fn string_edit(
+    rope: &mut Utf16Rope,
+    id: ElementId,
+    op: &Op,
+    want_inverse: bool,
+) -> Result<Option<Op>, ModelError> {
+    match op {
+        Op::StringInsert { index, text, .. } => {
+            rope.insert(*index, text)?;
+            Ok(want_inverse.then(|| Op::StringRemove {
+                id,
+                index: *index,
+                len: utf16_len(text),
+            }))
+        }
+        Op::StringRemove { index, len, .. } if want_inverse => {
+            let text = rope.remove(*index, *len)?;
+            Ok(Some(Op::StringInsert {
+                id,
+                index: *index,
+                text,
+            }))
+        }
+        Op::StringRemove { index, len, .. } => rope.remove_discard(*index, *len).map(|_| None),
+        Op::StringSplice {
+            index,
+            remove,
+            text,
+            ..
+        } => {
+            rope.check_range(*index, *remove)?;
+            let removed = if want_inverse {
+                Some(rope.remove(*index, *remove)?)
+            } else {
+                rope.remove_discard(*index, *remove)?;
+                None
+            };
+            rope.insert(*index, text)?;
+            Ok(removed.map(|removed| Op::StringSplice {
+                id,
+                index: *index,
+                remove: utf16_len(text),
+                text: removed,
+            }))
+        }
+        Op::StringSet { value, .. } => {
+            let old = want_inverse.then(|| rope.to_string());
+            rope.set(value);
+            Ok(old.map(|value| Op::StringSet { id, value }))
+        }
+        _ => unreachable!("only string operations are passed"),
     }
 }
 

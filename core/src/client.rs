@@ -22,21 +22,28 @@ use crate::transform::transform;
 pub struct Unacked {
     /// This client's sequence number for it, unique per origin, increasing.
     pub seq: u64,
-    /// The relay version it was last sent against (its "context").
+    /// The relay version it was sent against (its "context"), together with the unacknowledged
+    /// operations before it. Set when it is handed out to be sent.
     pub context_version: u64,
     /// The operation, transformed against every remote operation applied since it was made.
     pub op: Op,
 }
 
-/// An operation to send to the relay.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Submission {
-    /// The client's sequence number.
-    pub seq: u64,
-    /// The relay version the operation applies to, together with the earlier submissions.
-    pub context_version: u64,
-    /// The operation.
-    pub op: Op,
+/// What to send to the relay now, in this order: the operations, then the reference updates.
+/// Taking it once per frame batches keystrokes and coalesces cursor moves.
+#[derive(Debug, PartialEq)]
+pub struct Outgoing<'a> {
+    /// Operations not sent yet, oldest first.
+    pub ops: Vec<&'a Unacked>,
+    /// Reference changes since the last time, one per reference.
+    pub references: Vec<ReferenceUpdate>,
+}
+
+impl Outgoing<'_> {
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.references.is_empty()
+    }
 }
 
 /// A reference change to send to the relay.
@@ -84,25 +91,19 @@ impl ClientError {
 }
 
 /// A reference owned by this client.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 struct LocalReference {
     value: Option<ReferenceValue>,
     shared: bool,
+    /// The relay holds a value of it from this session.
+    published: bool,
+    /// It changed since it was last handed out to be sent.
+    dirty: bool,
     /// A remote operation moved it while local operations were in flight. The relay moves its
     /// copy through the same operations in another order, and cursors at the same position
     /// as concurrently inserted text can end up on different sides of it; so once everything
     /// is acknowledged, the value is published again and all copies agree.
     diverged: bool,
-}
-
-impl LocalReference {
-    fn new() -> Self {
-        LocalReference {
-            value: None,
-            shared: false,
-            diverged: false,
-        }
-    }
 }
 
 /// One replica of one model on a client.
@@ -119,10 +120,14 @@ pub struct ClientModel {
     next_seq: u64,
     /// Local operations not yet acknowledged, oldest first.
     unacked: VecDeque<Unacked>,
-    /// Whether submissions go out at once; false between a disconnect and the end of a resync.
+    /// How many of `unacked`, from the front, have been handed out to be sent.
+    sent: usize,
+    /// Whether anything goes out; false between a disconnect and the end of a resync.
     online: bool,
     /// This client's references.
     local_refs: FxHashMap<ReferenceKey, LocalReference>,
+    /// Disposed references the relay still holds a value of.
+    disposed: Vec<ReferenceKey>,
     /// Other sessions' shared references, by session, as the relay holds them at `version`.
     /// They move only through operations in the relay's order (remote ones as received, own ones
     /// when acknowledged), exactly as the relay's copy does, and are shown moved through the
@@ -141,14 +146,17 @@ impl ClientModel {
             origin,
             next_seq: 1,
             unacked: VecDeque::new(),
+            sent: 0,
             online: true,
             local_refs: FxHashMap::default(),
+            disposed: Vec::new(),
             remote_refs: FxHashMap::default(),
         }
     }
 
     /// Restores a replica from a cache: its data, version and unacknowledged operations (which
-    /// the data already includes). It starts offline; call [`ClientModel::resync_from`].
+    /// the data already includes). It starts offline; resync it, then call
+    /// [`ClientModel::on_resynced`].
     pub fn restore(model: Model, version: u64, origin: u64, unacked: Vec<Unacked>) -> Self {
         let next_seq = unacked.last().map_or(1, |u| u.seq + 1);
         ClientModel {
@@ -169,12 +177,18 @@ impl ClientModel {
         self.version
     }
 
+    /// Compacts the local data's strings (see [`Model::compact`]): for when the replica goes
+    /// idle.
+    pub fn compact(&mut self) -> usize {
+        self.model.compact()
+    }
+
     /// This client's origin.
     pub fn origin(&self) -> u64 {
         self.origin
     }
 
-    /// The unacknowledged local operations, oldest first.
+    /// The unacknowledged local operations, oldest first (what a cache stores).
     pub fn unacked(&self) -> impl ExactSizeIterator<Item = &Unacked> {
         self.unacked.iter()
     }
@@ -184,61 +198,100 @@ impl ClientModel {
         self.unacked.is_empty()
     }
 
-    /// Applies a local operation at once and returns what to send (nothing while offline).
-    /// An invalid operation changes nothing and returns the error.
-    pub fn submit(&mut self, op: Op) -> Result<Option<Submission>, ClientError> {
+    /// Whether operations and references go out (connected and resynced).
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// Applies a local operation at once and queues it for the relay; returns its sequence
+    /// number. An invalid operation changes nothing and returns the error.
+    pub fn submit(&mut self, op: Op) -> Result<u64, ClientError> {
         self.model.apply(&op)?;
         self.after_apply(&op);
         Ok(self.enqueue(op))
     }
 
     /// Like [`ClientModel::submit`], and also returns the operation that undoes it.
-    pub fn submit_with_inverse(&mut self, op: Op) -> Result<(Option<Submission>, Op), ClientError> {
+    pub fn submit_with_inverse(&mut self, op: Op) -> Result<(u64, Op), ClientError> {
         let inverse = self.model.apply_with_inverse(&op)?;
         self.after_apply(&op);
         Ok((self.enqueue(op), inverse))
     }
 
-    fn enqueue(&mut self, op: Op) -> Option<Submission> {
+    fn enqueue(&mut self, op: Op) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let context_version = self.version;
-        let submission = self.online.then(|| Submission {
-            seq,
-            context_version,
-            op: op.clone(),
-        });
         self.unacked.push_back(Unacked {
             seq,
-            context_version,
+            context_version: self.version,
             op,
         });
-        submission
+        seq
     }
 
-    /// The relay acknowledged the oldest operation in flight as `version`. Returns the
-    /// references to publish again now that everything is acknowledged (see `diverged`).
-    pub fn on_ack(&mut self, seq: u64, version: u64) -> Result<Vec<ReferenceUpdate>, ClientError> {
-        self.acknowledge(seq, version)?;
-        if !self.unacked.is_empty() || !self.online {
-            return Ok(Vec::new());
+    /// Hands out what to send now (nothing while offline): every operation not sent yet, with
+    /// its context version, then the reference changes since the last call.
+    pub fn take_outgoing(&mut self) -> Outgoing<'_> {
+        if !self.online {
+            return Outgoing {
+                ops: Vec::new(),
+                references: Vec::new(),
+            };
         }
         let version = self.version;
-        Ok(self
-            .local_refs
-            .iter_mut()
-            .filter_map(|(key, r)| {
-                if !(r.shared && std::mem::take(&mut r.diverged)) {
-                    return None;
+        let mut references: Vec<ReferenceUpdate> = self
+            .disposed
+            .drain(..)
+            .map(|key| ReferenceUpdate::Unset { key })
+            .collect();
+        for (key, r) in self.local_refs.iter_mut().filter(|(_, r)| r.dirty) {
+            r.dirty = false;
+            match (&r.value, r.shared) {
+                (Some(value), true) => {
+                    r.published = true;
+                    let value = value.clone();
+                    references.push(ReferenceUpdate::Set {
+                        key: key.clone(),
+                        value,
+                        context_version: version,
+                    });
                 }
-                Some(publish(key.clone(), r.value.clone()?, version))
-            })
-            .collect())
+                _ if r.published => {
+                    r.published = false;
+                    references.push(ReferenceUpdate::Unset { key: key.clone() });
+                }
+                _ => {}
+            }
+        }
+        let first_unsent = self.sent;
+        self.sent = self.unacked.len();
+        for u in self.unacked.range_mut(first_unsent..) {
+            // Unsent operations were transformed against every remote operation received, so
+            // they apply to the current version (after the earlier unacknowledged ones).
+            u.context_version = version;
+        }
+        Outgoing {
+            ops: self.unacked.range(first_unsent..).collect(),
+            references,
+        }
+    }
+
+    /// The relay acknowledged the oldest operation in flight as `version`.
+    pub fn on_ack(&mut self, seq: u64, version: u64) -> Result<(), ClientError> {
+        self.acknowledge(seq, version)?;
+        if self.unacked.is_empty() {
+            for r in self.local_refs.values_mut() {
+                if std::mem::take(&mut r.diverged) && r.shared {
+                    r.dirty = true;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn acknowledge(&mut self, seq: u64, version: u64) -> Result<(), ClientError> {
         let expected = self.unacked.front().map(|u| u.seq);
-        if expected != Some(seq) {
+        if expected != Some(seq) || self.sent == 0 && self.online {
             return Err(ClientError::UnexpectedAck { expected, got: seq });
         }
         if version != self.version + 1 {
@@ -252,6 +305,7 @@ impl ClientModel {
             // sequenced before it: it is now exactly the relay's form.
             self.move_remote_refs(&acked.op);
         }
+        self.sent = self.sent.saturating_sub(1);
         self.version = version;
         Ok(())
     }
@@ -312,7 +366,7 @@ impl ClientModel {
                 value.retain_attached(&self.model);
             }
         }
-        if self.unacked.is_empty() {
+        if self.unacked.is_empty() && !self.remote_refs.is_empty() {
             // Settled: the local data is the relay's, so references on elements gone for good
             // can be dropped.
             let model = &self.model;
@@ -330,10 +384,16 @@ impl ClientModel {
         }
     }
 
-    /// The connection dropped: stop sending, forget other sessions' references (the relay
-    /// sends them again on reopen).
+    /// The connection dropped: stop sending, count nothing as sent or published (the relay
+    /// drops a session's references when it goes), forget other sessions' references (the
+    /// relay sends them again on reopen).
     pub fn on_disconnect(&mut self) {
         self.online = false;
+        self.sent = 0;
+        self.disposed.clear();
+        for r in self.local_refs.values_mut() {
+            r.published = false;
+        }
         self.remote_refs.clear();
     }
 
@@ -343,78 +403,58 @@ impl ClientModel {
     }
 
     /// Ends a resync once every missed operation was fed through [`ClientModel::on_remote`]:
-    /// goes online and returns every operation still unacknowledged, to send again in order,
-    /// followed by the shared references to publish again.
-    pub fn on_resynced(&mut self) -> (Vec<Submission>, Vec<ReferenceUpdate>) {
+    /// goes online; the next [`ClientModel::take_outgoing`] hands out every operation still
+    /// unacknowledged, in order, and every shared reference.
+    pub fn on_resynced(&mut self) {
         self.online = true;
-        let version = self.version;
-        let submissions = self
-            .unacked
-            .iter_mut()
-            .map(|u| {
-                u.context_version = version;
-                Submission {
-                    seq: u.seq,
-                    context_version: version,
-                    op: u.op.clone(),
-                }
-            })
-            .collect();
-        let refs = self
-            .local_refs
-            .iter_mut()
-            .filter(|(_, r)| r.shared)
-            .filter_map(|(key, r)| {
-                r.diverged = false;
-                Some(publish(key.clone(), r.value.clone()?, version))
-            })
-            .collect();
-        (submissions, refs)
+        self.sent = 0;
+        for r in self.local_refs.values_mut() {
+            r.diverged = false;
+            r.dirty = r.shared;
+        }
     }
 
-    /// Sets a local reference's value; returns the update to send if it is shared.
-    pub fn set_reference(
-        &mut self,
-        key: ReferenceKey,
-        value: ReferenceValue,
-    ) -> Option<ReferenceUpdate> {
-        let entry = self
-            .local_refs
-            .entry(key.clone())
-            .or_insert_with(LocalReference::new);
-        entry.value = Some(value.clone());
-        (entry.shared && self.online).then(|| publish(key, value, self.version))
+    fn local_ref_mut(&mut self, key: ReferenceKey) -> &mut LocalReference {
+        self.local_refs.entry(key).or_default()
+    }
+
+    /// Sets a local reference's value (published with the next outgoing batch if shared).
+    pub fn set_reference(&mut self, key: ReferenceKey, value: ReferenceValue) {
+        let r = self.local_ref_mut(key);
+        r.value = Some(value);
+        r.dirty = true;
     }
 
     /// Clears a local reference's value; it stays shared, with no value.
-    pub fn clear_reference(&mut self, key: &ReferenceKey) -> Option<ReferenceUpdate> {
-        let entry = self.local_refs.get_mut(key)?;
-        entry.value = None;
-        (entry.shared && self.online).then(|| ReferenceUpdate::Unset { key: key.clone() })
+    pub fn clear_reference(&mut self, key: &ReferenceKey) {
+        if let Some(r) = self.local_refs.get_mut(key) {
+            r.value = None;
+            r.dirty = true;
+        }
     }
 
     /// Starts publishing a local reference to other sessions.
-    pub fn share_reference(&mut self, key: ReferenceKey) -> Option<ReferenceUpdate> {
-        let entry = self
-            .local_refs
-            .entry(key.clone())
-            .or_insert_with(LocalReference::new);
-        entry.shared = true;
-        let value = entry.value.clone()?;
-        self.online.then(|| publish(key, value, self.version))
+    pub fn share_reference(&mut self, key: ReferenceKey) {
+        let r = self.local_ref_mut(key);
+        r.shared = true;
+        r.dirty = true;
     }
 
     /// Stops publishing a local reference; it keeps its local value.
-    pub fn unshare_reference(&mut self, key: &ReferenceKey) -> Option<ReferenceUpdate> {
-        let entry = self.local_refs.get_mut(key)?;
-        let was_shared = std::mem::replace(&mut entry.shared, false);
-        (was_shared && self.online).then(|| ReferenceUpdate::Unset { key: key.clone() })
+    pub fn unshare_reference(&mut self, key: &ReferenceKey) {
+        if let Some(r) = self.local_refs.get_mut(key) {
+            r.shared = false;
+            r.dirty = true;
+        }
     }
 
     /// Forgets a local reference entirely.
-    pub fn dispose_reference(&mut self, key: &ReferenceKey) -> Option<ReferenceUpdate> {
-        let entry = self.local_refs.remove(key)?;
-        (entry.shared && self.online).then(|| ReferenceUpdate::Unset { key: key.clone() })
+    pub fn dispose_reference(&mut self, key: &ReferenceKey) {
+        if let Some(r) = self.local_refs.remove(key) {
+            if r.published {
+                self.disposed.push(key.clone());
+            }
+        }
     }
 
     /// The local references that are shared and have a value: what other sessions should see.
@@ -483,15 +523,6 @@ impl ClientModel {
     }
 }
 
-/// The update that publishes `value`, made on `version` plus the unacknowledged operations.
-fn publish(key: ReferenceKey, value: ReferenceValue, version: u64) -> ReferenceUpdate {
-    ReferenceUpdate::Set {
-        key,
-        value,
-        context_version: version,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,13 +536,30 @@ mod tests {
         c.model().string(TEXT).unwrap().to_string()
     }
 
+    fn sent(c: &mut ClientModel) -> Vec<(u64, u64)> {
+        c.take_outgoing()
+            .ops
+            .iter()
+            .map(|u| (u.seq, u.context_version))
+            .collect()
+    }
+
     #[test]
     fn local_operations_apply_at_once_and_stay_in_flight_until_acknowledged() {
         let mut c = client();
-        let first = c.submit(insert(3, "d")).unwrap().unwrap();
-        let second = c.submit(insert(4, "e")).unwrap().unwrap();
-        assert_eq!((first.seq, first.context_version, second.seq), (1, 0, 2));
+        assert_eq!(c.submit(insert(3, "d")).unwrap(), 1);
+        assert_eq!(c.submit(insert(4, "e")).unwrap(), 2);
         assert_eq!(text(&c), "abcde");
+        assert_eq!(
+            c.on_ack(1, 1),
+            Err(ClientError::UnexpectedAck {
+                expected: Some(1),
+                got: 1
+            }),
+            "not sent yet"
+        );
+        assert_eq!(sent(&mut c), [(1, 0), (2, 0)]);
+        assert_eq!(sent(&mut c), [], "handed out once");
         assert_eq!(
             c.on_ack(2, 1),
             Err(ClientError::UnexpectedAck {
@@ -546,6 +594,8 @@ mod tests {
         assert_eq!(applied, insert(4, "Z"));
         assert_eq!(text(&c), "XabcZ");
         assert_eq!(c.unacked().next().unwrap().op, insert(0, "X"));
+        // Not sent before the remote operation arrived: it now applies to version 1.
+        assert_eq!(sent(&mut c), [(1, 1)]);
         assert_eq!(
             c.on_remote(5, 99, 2, insert(0, "Q")),
             Err(ClientError::VersionGap {
@@ -560,61 +610,47 @@ mod tests {
         let mut c = client();
         c.submit(insert(0, "1")).unwrap();
         c.submit(insert(1, "2")).unwrap();
+        assert_eq!(sent(&mut c).len(), 2);
         c.on_disconnect();
-        assert_eq!(
-            c.submit(insert(2, "3")).unwrap(),
-            None,
-            "offline: nothing goes out"
-        );
+        c.submit(insert(2, "3")).unwrap();
+        assert!(c.take_outgoing().is_empty(), "offline: nothing goes out");
         // The relay had sequenced the first one before the connection dropped.
         assert_eq!(c.resync_from(), 0);
         c.on_remote(1, 7, 1, insert(0, "1")).unwrap();
         c.on_remote(2, 99, 1, insert(0, "R")).unwrap();
-        let (resend, _) = c.on_resynced();
-        assert_eq!(
-            resend
-                .iter()
-                .map(|s| (s.seq, s.context_version))
-                .collect::<Vec<_>>(),
-            [(2, 2), (3, 2)]
-        );
+        c.on_resynced();
+        assert_eq!(sent(&mut c), [(2, 2), (3, 2)]);
         assert_eq!(text(&c), "R123abc");
     }
 
     #[test]
-    fn references_are_published_only_while_shared() {
+    fn references_are_published_while_shared_one_update_per_batch() {
         let mut c = client();
         let key = ReferenceKey {
             element: Some(TEXT),
             key: "cursor".into(),
         };
-        assert_eq!(
-            c.set_reference(key.clone(), ReferenceValue::Index(vec![1])),
-            None
-        );
-        let shared = c.share_reference(key.clone()).unwrap();
-        assert_eq!(
-            shared,
-            ReferenceUpdate::Set {
-                key: key.clone(),
-                value: ReferenceValue::Index(vec![1]),
-                context_version: 0
-            }
-        );
+        c.set_reference(key.clone(), ReferenceValue::Index(vec![1]));
+        assert!(c.take_outgoing().is_empty(), "not shared");
+        c.share_reference(key.clone());
+        c.set_reference(key.clone(), ReferenceValue::Index(vec![2]));
         c.submit(insert(0, "xy")).unwrap();
+        let out = c.take_outgoing();
+        assert_eq!(out.ops.len(), 1);
+        let set = ReferenceUpdate::Set {
+            key: key.clone(),
+            value: ReferenceValue::Index(vec![4]),
+            context_version: 0,
+        };
+        assert_eq!(out.references, [set]);
+        c.unshare_reference(&key);
+        c.set_reference(key.clone(), ReferenceValue::Index(vec![0]));
         assert_eq!(
-            c.local_reference(&key),
-            Some(&ReferenceValue::Index(vec![3]))
+            c.take_outgoing().references,
+            [ReferenceUpdate::Unset { key: key.clone() }]
         );
-        assert_eq!(
-            c.unshare_reference(&key),
-            Some(ReferenceUpdate::Unset { key: key.clone() })
-        );
-        assert_eq!(
-            c.set_reference(key.clone(), ReferenceValue::Index(vec![0])),
-            None
-        );
-        assert_eq!(c.dispose_reference(&key), None);
+        c.dispose_reference(&key);
+        assert!(c.take_outgoing().is_empty(), "it was no longer published");
         assert_eq!(c.local_reference(&key), None);
     }
 
@@ -645,9 +681,10 @@ mod tests {
         c.submit(insert(0, "q")).unwrap();
         let cached: Vec<Unacked> = c.unacked().cloned().collect();
         let mut restored = ClientModel::restore(c.model().clone(), c.version(), c.origin(), cached);
-        assert_eq!(restored.submit(insert(0, "r")).unwrap(), None);
-        let (resend, _) = restored.on_resynced();
-        assert_eq!(resend.len(), 2);
+        restored.submit(insert(0, "r")).unwrap();
+        assert!(restored.take_outgoing().is_empty());
+        restored.on_resynced();
+        assert_eq!(sent(&mut restored), [(1, 0), (2, 0)]);
         assert_eq!(text(&restored), "rqabc");
     }
 }

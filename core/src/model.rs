@@ -364,6 +364,18 @@ impl Model {
         }
     }
 
+    /// Compacts every string whose rope typing has left mostly empty (see
+    /// [`Utf16Rope::compact`]); for a model going idle. Returns how many were rebuilt.
+    pub fn compact(&mut self) -> usize {
+        let mut rebuilt = 0;
+        for element in self.elements.values_mut() {
+            if let Data::String(rope) = &mut element.data {
+                rebuilt += usize::from(rope.compact());
+            }
+        }
+        rebuilt
+    }
+
     /// An estimate of the heap bytes the model uses, for memory reports.
     pub fn mem_size(&self) -> usize {
         let per_entry = std::mem::size_of::<(ElementId, Element)>() + 8;

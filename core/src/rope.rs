@@ -73,6 +73,18 @@ impl Utf16Rope {
         self.rope.mem_size()
     }
 
+    /// Rebuilds the rope with full nodes if typing has left it mostly empty space (more than
+    /// three bytes of memory per byte of text); returns whether it did. Character-by-character
+    /// editing leaves the skip list's nodes about half full; this brings them back to full, at a
+    /// cost proportional to the text, so the caller does it when a model goes idle.
+    pub fn compact(&mut self) -> bool {
+        if self.mem_size() <= 3 * self.len_bytes() + 4096 {
+            return false;
+        }
+        *self = self.clone();
+        true
+    }
+
     /// Checks that `index` is a valid position: at most the length, and not inside a surrogate
     /// pair. Strings without characters outside the BMP skip the pair check entirely.
     pub fn check_index(&self, index: usize) -> Result<(), ModelError> {

@@ -115,6 +115,11 @@ impl Sequencer {
         &self.model
     }
 
+    /// Compacts the model's strings (see [`Model::compact`]): for when the model goes idle.
+    pub fn compact(&mut self) -> usize {
+        self.model.compact()
+    }
+
     /// The current version.
     pub fn version(&self) -> u64 {
         self.base_version + self.history.len() as u64

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use tandem_core::client::{ClientModel, ReferenceUpdate, Submission};
+use tandem_core::client::{ClientModel, ReferenceUpdate, Unacked};
 use tandem_core::server::{Accepted, Sequencer};
 use tandem_core::testing::{random_op, random_reference, Rng};
 use tandem_core::{IdGenerator, Model, Op, ReferenceKey, ReferenceValue, Value};
@@ -39,7 +39,7 @@ enum Down {
 /// Client to relay.
 #[derive(Clone, Debug)]
 enum Up {
-    Submit(Submission),
+    Submit(Unacked),
     Reference(ReferenceUpdate),
 }
 
@@ -110,13 +110,11 @@ impl Simulation {
         let Some(op) = random_op(client.replica.model(), &mut self.rng, &mut client.ids) else {
             return;
         };
-        let sent = client
+        client
             .replica
             .submit(op)
             .expect("generated operations are valid");
-        if let Some(submission) = sent {
-            client.up.push_back(Up::Submit(submission));
-        }
+        self.maybe_flush(c);
     }
 
     fn local_reference(&mut self, c: usize) {
@@ -124,16 +122,32 @@ impl Simulation {
         let Some((key, value)) = random_reference(client.replica.model(), &mut self.rng) else {
             return;
         };
-        let updates = match self.rng.below(10) {
+        match self.rng.below(10) {
             0 => client.replica.unshare_reference(&key),
             1 => client.replica.clear_reference(&key),
             2 => client.replica.dispose_reference(&key),
             _ => {
-                let set = client.replica.set_reference(key.clone(), value);
-                set.or_else(|| client.replica.share_reference(key))
+                client.replica.set_reference(key.clone(), value);
+                client.replica.share_reference(key);
             }
-        };
-        client.up.extend(updates.map(Up::Reference));
+        }
+        self.maybe_flush(c);
+    }
+
+    /// Sends what the client has queued now or, half the time, leaves it for a later batch.
+    fn maybe_flush(&mut self, c: usize) {
+        if self.rng.chance(0.5) {
+            self.flush(c);
+        }
+    }
+
+    fn flush(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        let out = client.replica.take_outgoing();
+        let ops: Vec<Up> = out.ops.into_iter().map(|u| Up::Submit(u.clone())).collect();
+        let refs = out.references;
+        client.up.extend(ops);
+        client.up.extend(refs.into_iter().map(Up::Reference));
     }
 
     fn broadcast(&mut self, except: usize, message: Down) {
@@ -209,8 +223,8 @@ impl Simulation {
         };
         match message {
             Down::Ack { seq, version } => {
-                let republish = client.replica.on_ack(seq, version).expect("ack in order");
-                client.up.extend(republish.into_iter().map(Up::Reference));
+                client.replica.on_ack(seq, version).expect("ack in order");
+                self.maybe_flush(c);
             }
             Down::Remote {
                 version,
@@ -284,10 +298,9 @@ impl Simulation {
                     .on_remote_reference(session, key, Some(value));
             }
         }
-        let (resend, refs) = client.replica.on_resynced();
-        client.up.extend(resend.into_iter().map(Up::Submit));
-        client.up.extend(refs.into_iter().map(Up::Reference));
+        client.replica.on_resynced();
         client.online = true;
+        self.flush(c);
     }
 
     /// Reconnects everyone and delivers everything.
@@ -298,6 +311,7 @@ impl Simulation {
         loop {
             let mut moved = false;
             for c in 0..self.clients.len() {
+                self.flush(c);
                 while !self.clients[c].up.is_empty() {
                     self.relay_receives(c);
                     moved = true;
