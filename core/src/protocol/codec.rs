@@ -802,6 +802,7 @@ codec_enum!(ClientMessage {
     7 => UnshareReference { model, key, context_version },
     8 => Ping { nonce },
     9 => Pong { nonce },
+    10 => SubmitOps { model, first_seq, context_version, ops },
 });
 
 codec_enum!(RelayMessage {
@@ -823,6 +824,8 @@ codec_enum!(RelayMessage {
     15 => Chat(event),
     16 => Ping { nonce },
     17 => Pong { nonce },
+    18 => OpsAcked { model, first_seq, first_version, count, timestamp_ms },
+    19 => RemoteOps { model, ops },
 });
 
 // --- handshake and identity ---

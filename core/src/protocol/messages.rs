@@ -60,6 +60,19 @@ pub enum ClientMessage {
         /// The edit.
         op: Op,
     },
+    /// Several local operations in one frame (a frame's worth of typing): sequence numbers
+    /// `first_seq`, `first_seq + 1`, ..., all made on `context_version` plus the ones before
+    /// them. Answered like as many `SubmitOp`s, usually by one `OpsAcked`.
+    SubmitOps {
+        /// The opened model.
+        model: ModelHandle,
+        /// The sequence number of the first operation.
+        first_seq: u64,
+        /// The model version the operations were made against.
+        context_version: u64,
+        /// The edits, in order.
+        ops: Vec<Op>,
+    },
     /// Asks for every operation after `from_version` (answered by `ResyncOps` batches, then
     /// `ResyncComplete`), used when a client fell behind or reconnected.
     ResyncRequest {
@@ -153,6 +166,20 @@ pub enum RelayMessage {
         /// When the relay sequenced it.
         timestamp_ms: i64,
     },
+    /// Consecutive operations `first_seq ..` of one client, durably stored as consecutive
+    /// versions `first_version ..`: one acknowledgement for a batch.
+    OpsAcked {
+        /// The opened model.
+        model: ModelHandle,
+        /// The client's sequence number of the first operation.
+        first_seq: u64,
+        /// The version the model reached with the first operation.
+        first_version: u64,
+        /// How many operations.
+        count: u64,
+        /// When the relay sequenced them.
+        timestamp_ms: i64,
+    },
     /// The operation `(model, seq)` was refused and changed nothing.
     OpRejected {
         /// The opened model.
@@ -182,6 +209,14 @@ pub enum RelayMessage {
         timestamp_ms: i64,
         /// The edit.
         op: Op,
+    },
+    /// Other sessions' operations coalesced into one frame, in version order: what was queued
+    /// for a socket while it was busy.
+    RemoteOps {
+        /// The opened model.
+        model: ModelHandle,
+        /// The operations.
+        ops: Vec<HistoricOp>,
     },
     /// A batch of stored operations answering a `ResyncRequest`, in version order.
     ResyncOps {

@@ -786,6 +786,12 @@ fn client_samples() -> Vec<ClientMessage> {
                 op,
             }),
     );
+    samples.push(ClientMessage::SubmitOps {
+        model: 3,
+        first_seq: 17,
+        context_version: 99,
+        ops: ops(),
+    });
     for value in reference_values() {
         samples.push(ClientMessage::ShareReference {
             model: 1,
@@ -845,6 +851,21 @@ fn relay_samples() -> Vec<RelayMessage> {
             seq: 2,
             version: 3,
             timestamp_ms: 4,
+        },
+        RelayMessage::OpsAcked {
+            model: 1,
+            first_seq: 2,
+            first_version: 3,
+            count: 64,
+            timestamp_ms: -5,
+        },
+        RelayMessage::RemoteOps {
+            model: 2,
+            ops: ops()
+                .into_iter()
+                .enumerate()
+                .map(|(i, op)| historic_op(i as u64 + 1, op))
+                .collect(),
         },
         RelayMessage::OpRejected {
             model: 1,
@@ -930,6 +951,7 @@ fn client_variant(message: &ClientMessage) -> &'static str {
         ClientMessage::UnshareReference { .. } => "UnshareReference",
         ClientMessage::Ping { .. } => "Ping",
         ClientMessage::Pong { .. } => "Pong",
+        ClientMessage::SubmitOps { .. } => "SubmitOps",
     }
 }
 
@@ -954,6 +976,8 @@ fn relay_variant(message: &RelayMessage) -> &'static str {
         RelayMessage::Chat(_) => "Chat",
         RelayMessage::Ping { .. } => "Ping",
         RelayMessage::Pong { .. } => "Pong",
+        RelayMessage::OpsAcked { .. } => "OpsAcked",
+        RelayMessage::RemoteOps { .. } => "RemoteOps",
     }
 }
 
