@@ -110,6 +110,13 @@ impl Sequencer {
         }
     }
 
+    /// Tells a freshly loaded sequencer the last sequence number a client's operations reached
+    /// (from storage), so that a resend after a restart is recognised as a duplicate.
+    pub fn remember_client(&mut self, origin: u64, last_seq: u64) {
+        let bridge = self.bridges.entry(origin).or_default();
+        bridge.last_seq = bridge.last_seq.max(last_seq);
+    }
+
     /// The current data.
     pub fn model(&self) -> &Model {
         &self.model

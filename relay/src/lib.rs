@@ -1,0 +1,172 @@
+//! Tandem's relay: the server every client talks to. It authenticates sessions, sequences
+//! every model's operations (one task per model, see [`registry`]), stores them durably before
+//! acknowledging them, keeps history, and fans out operations and references.
+//!
+//! [`run`] takes a bound listener, a configuration, a store and a shutdown signal, so tests
+//! start real relays on `127.0.0.1:0`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod permissions;
+pub mod registry;
+pub mod requests;
+pub mod session;
+pub mod store;
+pub mod test_client;
+pub mod time;
+
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_core::protocol::Limits;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::permissions::Identity;
+use crate::registry::{ModelSettings, Registry};
+use crate::store::{Store, StoreResult, User};
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A JWT key file could not be read or parsed.
+    #[error("JWT key {path}: {reason}")]
+    JwtKey { path: String, reason: String },
+}
+
+/// What every connection shares.
+pub struct Relay {
+    /// The configuration it runs with.
+    pub config: Config,
+    /// Where everything is stored.
+    pub store: Arc<dyn Store>,
+    /// The models in memory.
+    pub registry: Arc<Registry>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Keys JWTs may be signed with.
+    pub jwt: JwtKeys,
+    /// Numbers connections.
+    pub next_session: AtomicU64,
+    /// Becomes true when the relay stops reading from sessions (shutdown has begun).
+    pub shutdown: watch::Receiver<bool>,
+    /// Becomes true once every model has stored what was in flight: sessions may close.
+    pub drained: watch::Receiver<bool>,
+    /// Moves whenever a permission or group membership changes, so that sessions check the
+    /// permissions of the models they have open again.
+    pub permission_epochs: watch::Sender<u64>,
+}
+
+impl Relay {
+    /// The current permission epoch.
+    pub fn permission_epoch(&self) -> u64 {
+        *self.permission_epochs.borrow()
+    }
+
+    /// Records that permissions or group memberships changed.
+    pub fn permissions_changed(&self) {
+        self.permission_epochs.send_modify(|epoch| *epoch += 1);
+    }
+
+    /// The decoding limits for client frames.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_frame_bytes: self.config.max_frame_bytes,
+            ..Limits::default()
+        }
+    }
+
+    /// A session identity for a stored user, with the groups the store knows plus `extra`
+    /// (from a JWT).
+    pub async fn identity(&self, user: User, extra: Vec<String>) -> StoreResult<Identity> {
+        let mut groups = self.store.groups_of_user(&user.id).await?;
+        for group in extra {
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+        Ok(Identity {
+            anonymous: user.id.starts_with(ids::ANONYMOUS_PREFIX),
+            user_id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            email: user.email,
+            groups,
+        })
+    }
+}
+
+fn jwt_keys(config: &Config) -> Result<JwtKeys, StartError> {
+    let mut keys = JwtKeys::default();
+    if let Some(secret) = &config.jwt_hs256_secret {
+        keys.add_hs256(secret.as_bytes());
+    }
+    for path in &config.jwt_rs256_public_keys {
+        let error = |reason: String| StartError::JwtKey {
+            path: path.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+        keys.add_rs256_pem(&pem).map_err(|e| error(e.to_string()))?;
+    }
+    Ok(keys)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then shuts down gracefully: stops
+/// accepting, stops reading from sessions, lets every model store what was in flight, sends
+/// what is queued, and closes every socket with "going away".
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let jwt = jwt_keys(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let settings = ModelSettings {
+        idle_unload: Duration::from_secs(config.idle_unload_seconds.max(1)),
+        snapshot_every: config.snapshot_every.max(1),
+        outbox_capacity: config.outbox_frames,
+    };
+    let registry = Registry::new(store.clone(), settings, metrics.clone());
+    let (stop, stop_rx) = watch::channel(false);
+    let (drained, drained_rx) = watch::channel(false);
+    let relay = Arc::new(Relay {
+        config,
+        store,
+        registry: registry.clone(),
+        metrics: metrics.clone(),
+        jwt,
+        next_session: AtomicU64::new(1),
+        shutdown: stop_rx,
+        drained: drained_rx,
+        permission_epochs: watch::channel(0).0,
+    });
+    tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
+    warp::serve(http::routes(relay.clone()))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+    tracing::info!("shutting down: finishing what is in flight");
+    let _ = stop.send(true);
+    registry.drain().await;
+    let _ = drained.send(true);
+    for _ in 0..500 {
+        if metrics.connections.get() <= 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!("relay stopped");
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Who may do what: resolving a session's effective permissions on a collection or model.
+
+use crate::store::{Grantee, PermissionTarget, Permissions, Store, StoreResult};
+
+/// An authenticated session's user, as permission checks and events need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    /// The user id (for anonymous sessions, unique per session).
+    pub user_id: String,
+    /// The login name (for anonymous sessions, empty).
+    pub username: String,
+    /// The name others see.
+    pub display_name: String,
+    /// Email, if known.
+    pub email: Option<String>,
+    /// The groups the user belongs to.
+    pub groups: Vec<String>,
+    /// Whether the session has no account.
+    pub anonymous: bool,
+}
+
+impl Permissions {
+    /// Everything allowed.
+    pub const ALL: Permissions = Permissions {
+        read: true,
+        write: true,
+        remove: true,
+        manage: true,
+    };
+
+    /// The union of two grants.
+    pub fn union(self, other: Permissions) -> Permissions {
+        Permissions {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            remove: self.remove || other.remove,
+            manage: self.manage || other.manage,
+        }
+    }
+}
+
+/// Whether an entry for `grantee` applies to `who`.
+fn applies(grantee: &Grantee, who: &Identity) -> bool {
+    match grantee {
+        Grantee::World => true,
+        Grantee::User(id) => !who.anonymous && *id == who.user_id,
+        Grantee::Group(group) => who.groups.iter().any(|g| g == group),
+    }
+}
+
+/// The union of the entries that apply to `who`.
+fn grant(entries: &[(Grantee, Permissions)], who: &Identity) -> Permissions {
+    entries
+        .iter()
+        .filter(|(grantee, _)| applies(grantee, who))
+        .fold(Permissions::default(), |acc, (_, p)| acc.union(*p))
+}
+
+/// What `who` may do on `model` of `collection` (or on the collection itself when `model` is
+/// `None`). A model with entries of its own is governed by them alone; otherwise its
+/// collection's entries apply.
+pub async fn effective(
+    store: &dyn Store,
+    who: &Identity,
+    collection: &str,
+    model: Option<&str>,
+) -> StoreResult<Permissions> {
+    if let Some(model) = model {
+        let entries = store
+            .permissions(&PermissionTarget::Model(model.to_owned()))
+            .await?;
+        if !entries.is_empty() {
+            return Ok(grant(&entries, who));
+        }
+    }
+    let entries = store
+        .permissions(&PermissionTarget::Collection(collection.to_owned()))
+        .await?;
+    Ok(grant(&entries, who))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, groups: &[&str]) -> Identity {
+        Identity {
+            user_id: id.into(),
+            username: id.into(),
+            display_name: id.into(),
+            email: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            anonymous: false,
+        }
+    }
+
+    #[test]
+    fn entries_apply_by_world_user_and_group_and_add_up() {
+        let read = Permissions {
+            read: true,
+            ..Permissions::default()
+        };
+        let write = Permissions {
+            write: true,
+            ..Permissions::default()
+        };
+        let entries = vec![
+            (Grantee::World, read),
+            (Grantee::User("ada".into()), write),
+            (Grantee::Group("admins".into()), Permissions::ALL),
+        ];
+        assert_eq!(grant(&entries, &user("bob", &[])), read);
+        assert_eq!(grant(&entries, &user("ada", &[])), read.union(write));
+        assert_eq!(grant(&entries, &user("cyd", &["admins"])), Permissions::ALL);
+        let anonymous = Identity {
+            anonymous: true,
+            ..user("ada", &[])
+        };
+        assert_eq!(
+            grant(&entries, &anonymous),
+            read,
+            "an anonymous session is nobody's account"
+        );
+        assert_eq!(grant(&[], &user("ada", &[])), Permissions::default());
+    }
+}

@@ -1,0 +1,777 @@
+//! The models in memory: one task per model, the single sequencer of that model.
+//!
+//! A model's task owns its [`Sequencer`] and the sessions that have it open. Commands reach it
+//! through a channel, so everything about one model happens in one order. Submissions that
+//! queue up while the task waits for storage are sequenced together and stored with one
+//! `append_ops` call (group commit); only once stored are they broadcast, encoded once, to every
+//! session with the model open — the submitter recognises its own operations in the broadcast
+//! as acknowledgements. Idle models leave memory.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tandem_core::protocol::{
+    encode_relay, Collaborator, ErrorCode, HistoricOp, ModelContent, OpenedModel, RelayMessage,
+    RemoteReference, Response, SharedReference, UserInfo,
+};
+use tandem_core::server::{Accepted, Sequencer};
+use tandem_core::{Model, Op, ReferenceKey, ReferenceValue};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::error::RelayError;
+use crate::metrics::Metrics;
+use crate::permissions::Identity;
+use crate::store::{ModelMeta, Store, StoredOp};
+use crate::time::now_ms;
+
+/// Frames queued for one session's socket.
+pub type Outbox = mpsc::Sender<Bytes>;
+
+/// How many operations of a model stay in memory for resyncs and bridges; older ones are read
+/// from storage.
+const HISTORY_IN_MEMORY: u64 = 2_000;
+/// How many queued submissions one commit takes at most.
+const MAX_BATCH: usize = 512;
+/// How many operations one resync frame carries.
+const RESYNC_CHUNK: u64 = 500;
+
+/// A session as a model sees it.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// The connection's number, unique in this relay process.
+    pub key: u64,
+    /// The session id others see.
+    pub session_id: Arc<str>,
+    /// The user.
+    pub identity: Arc<Identity>,
+    /// The client's origin (its site), which its operations carry.
+    pub origin: u64,
+    /// Its socket's queue.
+    pub outbox: Outbox,
+}
+
+impl Member {
+    fn user_info(&self) -> UserInfo {
+        user_info(&self.identity)
+    }
+
+    /// Queues a frame; a session whose queue is full is too slow and is dropped from the
+    /// model (its connection closes when its queue is gone, and it resyncs on reconnect).
+    fn send(&self, frame: &Bytes) -> bool {
+        self.outbox.try_send(frame.clone()).is_ok()
+    }
+}
+
+/// The protocol's view of a user.
+pub fn user_info(identity: &Identity) -> UserInfo {
+    UserInfo {
+        user_id: identity.user_id.clone(),
+        username: identity.username.clone(),
+        display_name: Some(identity.display_name.clone()),
+        email: identity.email.clone(),
+        anonymous: identity.anonymous,
+    }
+}
+
+/// A request to a model's task.
+pub enum Command {
+    /// A session opens the model; `known_version` asks for the operations since then instead
+    /// of the data. The task queues the `Response` to `request_id` itself, so that it reaches
+    /// the socket before any operation sequenced after the opening; `reply` only says whether
+    /// it did.
+    Open {
+        member: Member,
+        known_version: Option<u64>,
+        request_id: u64,
+        created: bool,
+        reply: oneshot::Sender<Result<(), RelayError>>,
+    },
+    /// A session closes it (or disconnected).
+    Close { key: u64 },
+    /// Operations to sequence: `first_seq ..`, made on `context_version`.
+    Submit {
+        key: u64,
+        first_seq: u64,
+        context_version: u64,
+        ops: Vec<Op>,
+        received: Instant,
+    },
+    /// A reference published (`Some`) or withdrawn (`None`; `cleared` keeps it shared).
+    Reference {
+        key: u64,
+        reference: ReferenceKey,
+        value: Option<ReferenceValue>,
+        cleared: bool,
+        context_version: u64,
+    },
+    /// Every operation after `from_version`, then `ResyncComplete`.
+    Resync { key: u64, from_version: u64 },
+    /// Deletes the model for real.
+    Delete {
+        reply: oneshot::Sender<Result<(), RelayError>>,
+    },
+    /// Finishes what is queued, then stops (shutdown).
+    Drain { reply: oneshot::Sender<()> },
+}
+
+/// Settings of model tasks.
+#[derive(Clone, Debug)]
+pub struct ModelSettings {
+    /// How long a model nobody has open stays in memory.
+    pub idle_unload: Duration,
+    /// A snapshot is stored every this many operations, so loading stays fast.
+    pub snapshot_every: u64,
+    /// Capacity of a session's outbound queue, in frames.
+    pub outbox_capacity: usize,
+}
+
+struct Entry {
+    handle: u32,
+    tx: mpsc::Sender<Command>,
+}
+
+/// Every model in memory, by id.
+pub struct Registry {
+    store: Arc<dyn Store>,
+    settings: ModelSettings,
+    metrics: Arc<Metrics>,
+    models: Mutex<HashMap<String, Entry>>,
+    next_handle: AtomicU32,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(store: Arc<dyn Store>, settings: ModelSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Registry {
+            store,
+            settings,
+            metrics,
+            models: Mutex::new(HashMap::new()),
+            next_handle: AtomicU32::new(1),
+        })
+    }
+
+    /// The settings models run with.
+    pub fn settings(&self) -> &ModelSettings {
+        &self.settings
+    }
+
+    /// The task of model `id` (loading it if needed) and its handle.
+    pub async fn get(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> Result<(u32, mpsc::Sender<Command>), RelayError> {
+        let mut models = self.models.lock().await;
+        if let Some(entry) = models.get(id) {
+            if !entry.tx.is_closed() {
+                return Ok((entry.handle, entry.tx.clone()));
+            }
+        }
+        let meta = self
+            .store
+            .model(id)
+            .await?
+            .ok_or_else(|| RelayError::ModelNotFound(id.to_owned()))?;
+        let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        let task = ModelTask::load(self.clone(), meta, handle).await?;
+        let (tx, rx) = mpsc::channel(1024);
+        models.insert(
+            id.to_owned(),
+            Entry {
+                handle,
+                tx: tx.clone(),
+            },
+        );
+        self.metrics.open_models.inc();
+        tokio::spawn(task.run(rx));
+        Ok((handle, tx))
+    }
+
+    /// Sends a command to model `id`, loading it if needed.
+    pub async fn send(self: &Arc<Self>, id: &str, command: Command) -> Result<u32, RelayError> {
+        let (handle, tx) = self.get(id).await?;
+        tx.send(command).await.map_err(|_| RelayError::GoingAway)?;
+        Ok(handle)
+    }
+
+    /// Removes a stopped task's entry, unless a newer task took its place.
+    async fn forget(&self, id: &str, handle: u32) {
+        let mut models = self.models.lock().await;
+        if models.get(id).is_some_and(|e| e.handle == handle) {
+            models.remove(id);
+            self.metrics.open_models.dec();
+        }
+    }
+
+    /// Lets every model task finish what is queued (and stored), then stops them: shutdown.
+    pub async fn drain(&self) {
+        let entries: Vec<_> = self
+            .models
+            .lock()
+            .await
+            .drain()
+            .map(|(_, e)| e.tx)
+            .collect();
+        for tx in entries {
+            let (reply, done) = oneshot::channel();
+            if tx.send(Command::Drain { reply }).await.is_ok() {
+                let _ = done.await;
+            }
+        }
+    }
+}
+
+/// One model's state, owned by its task.
+struct ModelTask {
+    registry: Arc<Registry>,
+    meta: ModelMeta,
+    handle: u32,
+    sequencer: Sequencer,
+    members: HashMap<u64, Member>,
+    last_snapshot: u64,
+}
+
+impl ModelTask {
+    /// Loads the newest snapshot and replays the operations after it.
+    async fn load(
+        registry: Arc<Registry>,
+        meta: ModelMeta,
+        handle: u32,
+    ) -> Result<ModelTask, RelayError> {
+        let store = &registry.store;
+        let (snapshot_version, node) = store
+            .snapshot_at_or_before(&meta.id, meta.version)
+            .await?
+            .ok_or_else(|| RelayError::ModelNotFound(meta.id.clone()))?;
+        let mut model = Model::new(node)
+            .map_err(|e| RelayError::InvalidRequest(format!("stored snapshot: {e}")))?;
+        let mut version = snapshot_version;
+        while version < meta.version {
+            let ops = store.ops(&meta.id, version, meta.version, 1_000).await?;
+            if ops.is_empty() {
+                break;
+            }
+            for stored in ops {
+                model.apply(&stored.op).map_err(|e| {
+                    RelayError::InvalidRequest(format!("stored op {}: {e}", stored.version))
+                })?;
+                version = stored.version;
+            }
+        }
+        let mut sequencer = Sequencer::new(model, version);
+        for (origin, seq) in store.last_seqs(&meta.id).await? {
+            sequencer.remember_client(origin, seq);
+        }
+        Ok(ModelTask {
+            registry,
+            meta,
+            handle,
+            sequencer,
+            members: HashMap::new(),
+            last_snapshot: snapshot_version,
+        })
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let idle = self.registry.settings.idle_unload;
+        let mut pending: Option<Command> = None;
+        loop {
+            let command = match pending.take() {
+                Some(c) => c,
+                None => match tokio::time::timeout(idle, rx.recv()).await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(_) if self.members.is_empty() => {
+                        // Idle: leave memory unless a command is on its way.
+                        let mut models = self.registry.models.lock().await;
+                        if rx.is_empty() {
+                            if models
+                                .get(&self.meta.id)
+                                .is_some_and(|e| e.handle == self.handle)
+                            {
+                                models.remove(&self.meta.id);
+                                self.registry.metrics.open_models.dec();
+                            }
+                            drop(models);
+                            self.snapshot_if_due(1).await;
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(_) => {
+                        self.sequencer.compact();
+                        continue;
+                    }
+                },
+            };
+            match command {
+                Command::Submit {
+                    key,
+                    first_seq,
+                    context_version,
+                    ops,
+                    received,
+                } => {
+                    let mut batch = vec![(key, first_seq, context_version, ops, received)];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Command::Submit {
+                                key,
+                                first_seq,
+                                context_version,
+                                ops,
+                                received,
+                            }) => batch.push((key, first_seq, context_version, ops, received)),
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.sequence(batch).await;
+                }
+                Command::Open {
+                    member,
+                    known_version,
+                    request_id,
+                    created,
+                    reply,
+                } => {
+                    let outbox = member.outbox.clone();
+                    let result = match self.open(member, known_version).await {
+                        Ok(mut opened) => {
+                            opened.created = created;
+                            let response = RelayMessage::Response {
+                                request_id,
+                                response: Response::ModelOpened(opened),
+                            };
+                            let _ = outbox.try_send(frame(&response));
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(result);
+                }
+                Command::Close { key } => self.close(key),
+                Command::Reference {
+                    key,
+                    reference,
+                    value,
+                    cleared,
+                    context_version,
+                } => self.reference(key, reference, value, cleared, context_version),
+                Command::Resync { key, from_version } => self.resync(key, from_version).await,
+                Command::Delete { reply } => {
+                    let result = self.registry.store.delete_model(&self.meta.id).await;
+                    let frame = frame(&RelayMessage::ModelDeleted { model: self.handle });
+                    for member in self.members.values() {
+                        member.send(&frame);
+                    }
+                    self.registry.forget(&self.meta.id, self.handle).await;
+                    let _ = reply.send(result.map(drop).map_err(RelayError::from));
+                    return;
+                }
+                Command::Drain { reply } => {
+                    // Everything sent before the drain has been handled (the channel is FIFO).
+                    while let Ok(command) = rx.try_recv() {
+                        if let Command::Submit {
+                            key,
+                            first_seq,
+                            context_version,
+                            ops,
+                            received,
+                        } = command
+                        {
+                            self.sequence(vec![(key, first_seq, context_version, ops, received)])
+                                .await;
+                        }
+                    }
+                    self.snapshot_if_due(1).await;
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+        self.registry.forget(&self.meta.id, self.handle).await;
+    }
+
+    /// Sequences a batch of submissions, stores the result durably in one call, then
+    /// broadcasts it (the submitters' acknowledgement) or, if storage failed, rejects it and
+    /// reloads the model from storage.
+    async fn sequence(&mut self, batch: Vec<(u64, u64, u64, Vec<Op>, Instant)>) {
+        let now = now_ms();
+        let mut stored: Vec<StoredOp> = Vec::new();
+        let mut received: Vec<Instant> = Vec::new();
+        let mut rejections: Vec<(u64, u64, ErrorCode, String)> = Vec::new();
+        for (key, first_seq, context_version, ops, at) in batch {
+            let Some(member) = self.members.get(&key) else {
+                continue;
+            };
+            let mut refused = false;
+            for (i, op) in ops.into_iter().enumerate() {
+                let seq = first_seq + i as u64;
+                if refused {
+                    // Later operations were made on top of the refused one.
+                    rejections.push((
+                        key,
+                        seq,
+                        ErrorCode::InvalidOperation,
+                        "an earlier operation of this batch was refused".into(),
+                    ));
+                    continue;
+                }
+                match self
+                    .sequencer
+                    .submit(member.origin, seq, context_version, op)
+                {
+                    Ok(Accepted::Sequenced(done)) => {
+                        stored.push(StoredOp {
+                            version: done.version,
+                            origin: done.origin,
+                            seq: done.seq,
+                            user_id: member.identity.user_id.clone(),
+                            session_id: member.session_id.to_string(),
+                            timestamp_ms: now,
+                            op: done.op,
+                        });
+                        received.push(at);
+                    }
+                    Ok(Accepted::Duplicate { version }) => {
+                        let ack = RelayMessage::OpAck {
+                            model: self.handle,
+                            seq,
+                            version: version.unwrap_or(0),
+                            timestamp_ms: now,
+                        };
+                        member.send(&frame(&ack));
+                    }
+                    Err(e) => {
+                        let e = RelayError::from(e);
+                        rejections.push((key, seq, e.code(), e.to_string()));
+                        refused = true;
+                    }
+                }
+            }
+        }
+        if !stored.is_empty() {
+            let started = Instant::now();
+            let result = self.registry.store.append_ops(&self.meta.id, &stored).await;
+            self.registry
+                .metrics
+                .store_latency
+                .observe(started.elapsed());
+            match result {
+                Ok(()) => {
+                    let done = Instant::now();
+                    for at in &received {
+                        self.registry.metrics.commit_latency.observe(done - *at);
+                    }
+                    self.registry.metrics.ops.add(stored.len() as u64);
+                    self.meta.version = self.sequencer.version();
+                    self.meta.modified_ms = now;
+                    let ops = stored.into_iter().map(historic).collect();
+                    self.broadcast(
+                        &frame(&RelayMessage::RemoteOps {
+                            model: self.handle,
+                            ops,
+                        }),
+                        None,
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(model = %self.meta.id, error = %e, "storing operations failed; reloading the model");
+                    for op in &stored {
+                        let key = self
+                            .members
+                            .iter()
+                            .find(|(_, m)| m.origin == op.origin)
+                            .map(|(k, _)| *k);
+                        if let Some(key) = key {
+                            rejections.push((
+                                key,
+                                op.seq,
+                                ErrorCode::Internal,
+                                "the operation could not be stored".into(),
+                            ));
+                        }
+                    }
+                    self.reload().await;
+                }
+            }
+        }
+        for (key, seq, code, message) in rejections {
+            if let Some(member) = self.members.get(&key) {
+                member.send(&frame(&RelayMessage::OpRejected {
+                    model: self.handle,
+                    seq,
+                    code,
+                    message,
+                }));
+            }
+        }
+        self.sequencer
+            .forget_history_before(self.sequencer.version().saturating_sub(HISTORY_IN_MEMORY));
+        self.snapshot_if_due(self.registry.settings.snapshot_every)
+            .await;
+    }
+
+    /// Replaces the in-memory state by what storage holds (after a failed commit).
+    async fn reload(&mut self) {
+        let meta = match self.registry.store.model(&self.meta.id).await {
+            Ok(Some(meta)) => meta,
+            _ => return,
+        };
+        if let Ok(task) = ModelTask::load(self.registry.clone(), meta, self.handle).await {
+            self.sequencer = task.sequencer;
+            self.meta = task.meta;
+        }
+    }
+
+    /// Stores a snapshot if at least `every` operations happened since the last one.
+    async fn snapshot_if_due(&mut self, every: u64) {
+        let version = self.sequencer.version();
+        if version >= self.last_snapshot + every.max(1) {
+            let node = self.sequencer.model().to_node();
+            match self
+                .registry
+                .store
+                .put_snapshot(&self.meta.id, version, &node)
+                .await
+            {
+                Ok(()) => self.last_snapshot = version,
+                Err(e) => tracing::warn!(model = %self.meta.id, error = %e, "snapshot failed"),
+            }
+        }
+    }
+
+    /// Sends a frame to every member but `except`; drops members whose queue is full.
+    fn broadcast(&mut self, frame: &Bytes, except: Option<u64>) {
+        let mut slow = Vec::new();
+        for (key, member) in &self.members {
+            if Some(*key) != except && !member.send(frame) {
+                slow.push(*key);
+            }
+        }
+        for key in slow {
+            tracing::warn!(model = %self.meta.id, session = key, "session too slow; dropping it from the model");
+            self.close(key);
+        }
+    }
+
+    async fn open(
+        &mut self,
+        member: Member,
+        known_version: Option<u64>,
+    ) -> Result<OpenedModel, RelayError> {
+        let version = self.sequencer.version();
+        let content = match known_version {
+            Some(from) if from <= version => ModelContent::OpsSince {
+                from_version: from,
+                ops: self.ops_since(from, version).await?,
+            },
+            _ => ModelContent::Data(self.sequencer.model().to_node()),
+        };
+        let collaborators = self
+            .members
+            .values()
+            .map(|m| Collaborator {
+                session_id: m.session_id.to_string(),
+                user: m.user_info(),
+            })
+            .collect();
+        let references = self
+            .sequencer
+            .references()
+            .map(|(session, key, value)| SharedReference {
+                session_id: session.to_owned(),
+                key: key.clone(),
+                value: Some(value.clone()),
+            })
+            .collect();
+        let announce = RelayMessage::CollaboratorOpened {
+            model: self.handle,
+            collaborator: Collaborator {
+                session_id: member.session_id.to_string(),
+                user: member.user_info(),
+            },
+        };
+        let key = member.key;
+        if let Some(previous) = self.members.insert(key, member) {
+            // Reopened by the same session: its old references go.
+            self.sequencer.remove_session(&previous.session_id);
+        }
+        self.broadcast(&frame(&announce), Some(key));
+        Ok(OpenedModel {
+            model: self.handle,
+            collection: self.meta.collection.clone(),
+            id: self.meta.id.clone(),
+            version,
+            created_ms: self.meta.created_ms,
+            modified_ms: self.meta.modified_ms,
+            created: false,
+            content,
+            collaborators,
+            references,
+        })
+    }
+
+    fn close(&mut self, key: u64) {
+        let Some(member) = self.members.remove(&key) else {
+            return;
+        };
+        self.sequencer.remove_session(&member.session_id);
+        let gone = RelayMessage::CollaboratorClosed {
+            model: self.handle,
+            session_id: member.session_id.to_string(),
+        };
+        self.broadcast(&frame(&gone), None);
+    }
+
+    fn reference(
+        &mut self,
+        key: u64,
+        reference: ReferenceKey,
+        value: Option<ReferenceValue>,
+        cleared: bool,
+        context_version: u64,
+    ) {
+        let Some(member) = self.members.get(&key) else {
+            return;
+        };
+        let session_id = member.session_id.to_string();
+        let version = self.sequencer.version();
+        let event = match value {
+            Some(value) => {
+                let origin = member.origin;
+                match self.sequencer.set_reference(
+                    origin,
+                    &session_id,
+                    reference.clone(),
+                    value,
+                    context_version,
+                ) {
+                    Ok(now) => RemoteReference::Set {
+                        model: self.handle,
+                        session_id,
+                        key: reference,
+                        value: now,
+                        version,
+                    },
+                    Err(e) => {
+                        let e = RelayError::from(e);
+                        let error = RelayMessage::Error {
+                            request_id: None,
+                            code: e.code(),
+                            message: e.to_string(),
+                        };
+                        member.send(&frame(&error));
+                        return;
+                    }
+                }
+            }
+            None => {
+                self.sequencer.unset_reference(&session_id, &reference);
+                if cleared {
+                    RemoteReference::Cleared {
+                        model: self.handle,
+                        session_id,
+                        key: reference,
+                        version,
+                    }
+                } else {
+                    RemoteReference::Unshared {
+                        model: self.handle,
+                        session_id,
+                        key: reference,
+                        version,
+                    }
+                }
+            }
+        };
+        self.broadcast(&frame(&RelayMessage::RemoteReference(event)), Some(key));
+    }
+
+    /// The operations in `(from, to]` with who made them and when, from storage (where the
+    /// metadata lives).
+    async fn ops_since(&self, from: u64, to: u64) -> Result<Vec<HistoricOp>, RelayError> {
+        let mut out = Vec::new();
+        let mut after = from;
+        while after < to {
+            let page = self
+                .registry
+                .store
+                .ops(&self.meta.id, after, to, 1_000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.version;
+            out.extend(page.into_iter().map(historic));
+        }
+        Ok(out)
+    }
+
+    async fn resync(&mut self, key: u64, from_version: u64) {
+        let version = self.sequencer.version();
+        let Some(member) = self.members.get(&key).cloned() else {
+            return;
+        };
+        let mut after = from_version.min(version);
+        while after < version {
+            match self
+                .registry
+                .store
+                .ops(
+                    &self.meta.id,
+                    after,
+                    version.min(after + RESYNC_CHUNK),
+                    RESYNC_CHUNK,
+                )
+                .await
+            {
+                Ok(page) if !page.is_empty() => {
+                    after = page.last().map_or(version, |op| op.version);
+                    let ops = page.into_iter().map(historic).collect();
+                    member.send(&frame(&RelayMessage::ResyncOps {
+                        model: self.handle,
+                        ops,
+                    }));
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    let error = RelayMessage::Error {
+                        request_id: None,
+                        code: ErrorCode::Internal,
+                        message: e.to_string(),
+                    };
+                    member.send(&frame(&error));
+                    return;
+                }
+            }
+        }
+        member.send(&frame(&RelayMessage::ResyncComplete {
+            model: self.handle,
+            version,
+        }));
+    }
+}
+
+/// Encodes a relay message once, to be queued for any number of sockets.
+pub fn frame(message: &RelayMessage) -> Bytes {
+    Bytes::from(encode_relay(message))
+}
+
+/// The wire form of a stored operation.
+pub fn historic(op: StoredOp) -> HistoricOp {
+    HistoricOp {
+        version: op.version,
+        op: op.op,
+        user_id: op.user_id,
+        session_id: op.session_id,
+        origin: op.origin,
+        seq: op.seq,
+        timestamp_ms: op.timestamp_ms,
+    }
+}

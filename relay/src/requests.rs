@@ -1,0 +1,585 @@
+//! Answers to the requests a session makes: models, history, identity and permissions.
+
+use tandem_core::protocol::{
+    self as wire, GroupInfo, ModelSummary, PermissionScope, PermissionSet, Request, Response,
+    SortDirection,
+};
+use tandem_core::{ElementId, Model, Node, NodeValue};
+use tokio::sync::oneshot;
+
+use crate::error::RelayError;
+use crate::permissions::effective;
+use crate::registry::{user_info, Command};
+use crate::session::{unsupported, OpenModel, Session};
+use crate::store::{Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, StoreError};
+use crate::time::now_ms;
+
+/// The largest page a listing or history request returns.
+const MAX_PAGE: u64 = 1_000;
+/// The most operations one `GetOperations` returns.
+const MAX_OPS: u64 = 10_000;
+
+/// How a request was answered.
+pub enum Reply {
+    /// This response is to be sent.
+    Send(Response),
+    /// The answer was already queued (opening a model: by the model's task, in order with
+    /// the operations that follow).
+    Sent,
+}
+
+/// Handles one request of `session`.
+pub async fn handle(
+    session: &mut Session,
+    request_id: u64,
+    request: Request,
+) -> Result<Reply, RelayError> {
+    match request {
+        Request::OpenModel {
+            collection,
+            id,
+            known_version,
+        } => open(session, request_id, &collection, &id, known_version, false)
+            .await
+            .map(|_| Reply::Sent),
+        Request::OpenOrCreateModel {
+            collection,
+            id,
+            data,
+        } => {
+            let created = match create(session, &collection, &id, data).await {
+                Ok(()) => true,
+                Err(RelayError::ModelExists(_)) => false,
+                Err(e) => return Err(e),
+            };
+            open(session, request_id, &collection, &id, None, created)
+                .await
+                .map(|_| Reply::Sent)
+        }
+        other => answer(session, other).await.map(Reply::Send),
+    }
+}
+
+/// Handles the requests answered with a plain response.
+async fn answer(session: &mut Session, request: Request) -> Result<Response, RelayError> {
+    match request {
+        Request::CreateModel {
+            collection,
+            id,
+            data,
+        } => {
+            let id = id.unwrap_or_else(crate::ids::random_id);
+            create(session, &collection, &id, data).await?;
+            Ok(Response::ModelCreated { collection, id })
+        }
+        Request::CloseModel { model } => {
+            let open = session
+                .open
+                .remove(&model)
+                .ok_or(RelayError::NotOpen(model))?;
+            let _ = open
+                .tx
+                .send(Command::Close {
+                    key: session.member.key,
+                })
+                .await;
+            Ok(Response::Done)
+        }
+        Request::DeleteModel { collection, id } => {
+            let meta = model_in(session, &collection, &id).await?;
+            require(
+                permissions(session, &meta.collection, Some(&meta.id))
+                    .await?
+                    .remove,
+                "remove",
+                &id,
+            )?;
+            let (reply, done) = oneshot::channel();
+            session
+                .relay
+                .registry
+                .send(&id, Command::Delete { reply })
+                .await?;
+            done.await.map_err(|_| RelayError::GoingAway)??;
+            session.open.retain(|_, open| open.id != id);
+            Ok(Response::Done)
+        }
+        Request::ListModels {
+            collection,
+            offset,
+            limit,
+            order_by,
+            direction,
+        } => {
+            require(
+                permissions(session, &collection, None).await?.read,
+                "read",
+                &collection,
+            )?;
+            let order = match order_by {
+                wire::ModelOrder::Created => ModelOrder::Created,
+                wire::ModelOrder::Modified => ModelOrder::Modified,
+            };
+            let descending = direction == SortDirection::Descending;
+            let limit = u64::from(limit).min(MAX_PAGE);
+            let page = session
+                .relay
+                .store
+                .list_models(&collection, order, descending, offset, limit)
+                .await?;
+            let mut models = Vec::with_capacity(page.len());
+            for meta in page {
+                // Models with permissions of their own may hide themselves.
+                if permissions(session, &meta.collection, Some(&meta.id))
+                    .await?
+                    .read
+                {
+                    models.push(summary(meta));
+                }
+            }
+            let total = offset + models.len() as u64;
+            Ok(Response::ModelList { models, total })
+        }
+        Request::GetModelAtVersion {
+            collection,
+            id,
+            version,
+        } => historic(session, &collection, &id, version).await,
+        Request::GetModelAtTime {
+            collection,
+            id,
+            time_ms,
+        } => {
+            let meta = readable(session, &collection, &id).await?;
+            let version = session
+                .relay
+                .store
+                .version_at_time(&meta.id, time_ms)
+                .await?;
+            historic(session, &collection, &id, version).await
+        }
+        Request::GetOperations {
+            collection,
+            id,
+            from_version,
+            to_version,
+        } => {
+            let meta = readable(session, &collection, &id).await?;
+            let to = to_version
+                .min(meta.version)
+                .min(from_version.saturating_add(MAX_OPS));
+            let ops = session
+                .relay
+                .store
+                .ops(&meta.id, from_version, to, MAX_OPS)
+                .await?;
+            Ok(Response::Operations {
+                ops: ops.into_iter().map(crate::registry::historic).collect(),
+            })
+        }
+        Request::GetUsersById { user_ids } => {
+            let mut users = Vec::new();
+            for id in user_ids.iter().take(MAX_PAGE as usize) {
+                if let Some(user) = session.relay.store.user_by_id(id).await? {
+                    users.push(wire_user(&user));
+                }
+            }
+            Ok(Response::Users { users })
+        }
+        Request::GetUsersByUsername { usernames } => {
+            let mut users = Vec::new();
+            for name in usernames.iter().take(MAX_PAGE as usize) {
+                if let Some(user) = session.relay.store.user_by_username(name).await? {
+                    users.push(wire_user(&user));
+                }
+            }
+            Ok(Response::Users { users })
+        }
+        Request::SearchUsers {
+            query,
+            offset,
+            limit,
+        } => {
+            let limit = u64::from(limit).min(MAX_PAGE);
+            let found = session
+                .relay
+                .store
+                .search_users(&query, offset, limit)
+                .await?;
+            let users: Vec<_> = found.iter().map(wire_user).collect();
+            let total = offset + users.len() as u64;
+            Ok(Response::UserPage { users, total })
+        }
+        Request::GetGroups => {
+            let groups = session.relay.store.groups().await?;
+            let groups = groups
+                .into_iter()
+                .map(|(id, description)| GroupInfo {
+                    group_id: id,
+                    description,
+                    members: Vec::new(),
+                })
+                .collect();
+            Ok(Response::Groups { groups })
+        }
+        Request::GetUserGroups { user_id } => {
+            let ids = session.relay.store.groups_of_user(&user_id).await?;
+            let groups = ids
+                .into_iter()
+                .map(|id| GroupInfo {
+                    group_id: id,
+                    description: String::new(),
+                    members: Vec::new(),
+                })
+                .collect();
+            Ok(Response::Groups { groups })
+        }
+        Request::SetProfile {
+            display_name,
+            email,
+        } => {
+            let store = &session.relay.store;
+            let mut user = store
+                .user_by_id(&session.member.identity.user_id)
+                .await?
+                .ok_or_else(|| {
+                    RelayError::InvalidRequest("this session's user is not stored".into())
+                })?;
+            if let Some(name) = display_name {
+                user.display_name = crate::auth::check_display_name(&name)?.to_owned();
+            }
+            if let Some(email) = email {
+                user.email = Some(email).filter(|e| !e.is_empty());
+            }
+            store.update_user(&user).await?;
+            Ok(Response::User(wire_user(&user)))
+        }
+        Request::GetPermissions { scope } => {
+            let (collection, model) = scope_of(&scope);
+            require(
+                permissions(session, collection, model).await?.manage,
+                "manage",
+                model.unwrap_or(collection),
+            )?;
+            let entries = session.relay.store.permissions(&target_of(&scope)).await?;
+            Ok(Response::Permissions(permission_set(entries)))
+        }
+        Request::SetPermissions {
+            scope,
+            target,
+            permissions: granted,
+        } => {
+            let (collection, model) = scope_of(&scope);
+            if let Some(id) = model {
+                model_in(session, collection, id).await?;
+            } else if !session.relay.store.collection_exists(collection).await? {
+                return Err(RelayError::CollectionNotFound(collection.to_owned()));
+            }
+            require(
+                permissions(session, collection, model).await?.manage,
+                "manage",
+                model.unwrap_or(collection),
+            )?;
+            let grantee = match target {
+                wire::PermissionTarget::World => Grantee::World,
+                wire::PermissionTarget::User { user_id } => Grantee::User(user_id),
+                wire::PermissionTarget::Group { group_id } => Grantee::Group(group_id),
+            };
+            let granted = granted.map(from_wire).unwrap_or_default();
+            session
+                .relay
+                .store
+                .set_permissions(&target_of(&scope), &grantee, granted)
+                .await?;
+            session.relay.permissions_changed();
+            Ok(Response::Done)
+        }
+        Request::GetMyPermissions { scope } => {
+            let (collection, model) = scope_of(&scope);
+            Ok(Response::MyPermissions(to_wire(
+                permissions(session, collection, model).await?,
+            )))
+        }
+        other => Err(unsupported(&other)),
+    }
+}
+
+fn require(allowed: bool, what: &str, on: &str) -> Result<(), RelayError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(RelayError::PermissionDenied(format!(
+            "no {what} permission on {on}"
+        )))
+    }
+}
+
+/// The session's permissions on a collection or one of its models.
+async fn permissions(
+    session: &Session,
+    collection: &str,
+    model: Option<&str>,
+) -> Result<Permissions, RelayError> {
+    Ok(effective(
+        session.relay.store.as_ref(),
+        &session.member.identity,
+        collection,
+        model,
+    )
+    .await?)
+}
+
+/// The metadata of model `id`, which must be in `collection`.
+async fn model_in(session: &Session, collection: &str, id: &str) -> Result<ModelMeta, RelayError> {
+    match session.relay.store.model(id).await? {
+        Some(meta) if meta.collection == collection => Ok(meta),
+        _ => Err(RelayError::ModelNotFound(format!("{collection}/{id}"))),
+    }
+}
+
+/// Like [`model_in`], and the session must be allowed to read it.
+async fn readable(session: &Session, collection: &str, id: &str) -> Result<ModelMeta, RelayError> {
+    let meta = model_in(session, collection, id).await?;
+    require(
+        permissions(session, &meta.collection, Some(&meta.id))
+            .await?
+            .read,
+        "read",
+        id,
+    )?;
+    Ok(meta)
+}
+
+/// Makes sure a collection exists, creating it if the relay is configured to.
+async fn ensure_collection(session: &Session, collection: &str) -> Result<(), RelayError> {
+    let store = &session.relay.store;
+    if store.collection_exists(collection).await? {
+        return Ok(());
+    }
+    if !session.relay.config.auto_create_collections
+        || collection.is_empty()
+        || collection.len() > 200
+    {
+        return Err(RelayError::CollectionNotFound(collection.to_owned()));
+    }
+    match store.create_collection(collection).await {
+        Ok(()) => {
+            let world = Permissions {
+                read: true,
+                write: true,
+                remove: true,
+                manage: false,
+            };
+            store
+                .set_permissions(
+                    &PermissionTarget::Collection(collection.to_owned()),
+                    &Grantee::World,
+                    world,
+                )
+                .await?;
+            Ok(())
+        }
+        Err(StoreError::Exists(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn create(
+    session: &Session,
+    collection: &str,
+    id: &str,
+    data: Node,
+) -> Result<(), RelayError> {
+    if id.is_empty() || id.len() > 200 {
+        return Err(RelayError::InvalidRequest(
+            "a model id must have 1 to 200 bytes".into(),
+        ));
+    }
+    if data.id != ElementId::ROOT || !matches!(data.value, NodeValue::Object(_)) {
+        return Err(RelayError::InvalidRequest(
+            "a model's data must be an object with the root id".into(),
+        ));
+    }
+    Model::new(data.clone())
+        .map_err(|e| RelayError::InvalidRequest(format!("invalid initial data: {e}")))?;
+    ensure_collection(session, collection).await?;
+    require(
+        permissions(session, collection, None).await?.write,
+        "write",
+        collection,
+    )?;
+    let now = now_ms();
+    let meta = ModelMeta {
+        id: id.to_owned(),
+        collection: collection.to_owned(),
+        version: 0,
+        created_ms: now,
+        modified_ms: now,
+    };
+    match session.relay.store.create_model(&meta, &data).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Exists(_)) => Err(RelayError::ModelExists(id.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn open(
+    session: &mut Session,
+    request_id: u64,
+    collection: &str,
+    id: &str,
+    known_version: Option<u64>,
+    created: bool,
+) -> Result<(), RelayError> {
+    let meta = readable(session, collection, id).await?;
+    let granted = permissions(session, &meta.collection, Some(&meta.id)).await?;
+    // A model may unload between finding its task and the task receiving the request: retry.
+    for _ in 0..3 {
+        let (handle, tx) = session.relay.registry.get(&meta.id).await?;
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Open {
+            member: session.member.clone(),
+            known_version,
+            request_id,
+            created,
+            reply,
+        };
+        if tx.send(command).await.is_err() {
+            continue;
+        }
+        let Ok(opened) = answer.await else { continue };
+        opened?;
+        let epoch = session.relay.permission_epoch();
+        session.open.insert(
+            handle,
+            OpenModel {
+                id: meta.id.clone(),
+                collection: meta.collection.clone(),
+                tx,
+                permissions: granted,
+                epoch,
+            },
+        );
+        return Ok(());
+    }
+    Err(RelayError::GoingAway)
+}
+
+/// The model at `version`: the newest snapshot before it, plus the operations up to it.
+async fn historic(
+    session: &Session,
+    collection: &str,
+    id: &str,
+    version: u64,
+) -> Result<Response, RelayError> {
+    let meta = readable(session, collection, id).await?;
+    if version > meta.version {
+        return Err(RelayError::InvalidRequest(format!(
+            "version {version} is beyond the model's {}",
+            meta.version
+        )));
+    }
+    let store = &session.relay.store;
+    let (mut at, node) = store
+        .snapshot_at_or_before(&meta.id, version)
+        .await?
+        .ok_or_else(|| RelayError::ModelNotFound(id.to_owned()))?;
+    let mut model = Model::new(node)
+        .map_err(|e| RelayError::InvalidRequest(format!("stored snapshot: {e}")))?;
+    let mut timestamp_ms = meta.created_ms;
+    while at < version {
+        let page = store.ops(&meta.id, at, version, MAX_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        at = last.version;
+        timestamp_ms = last.timestamp_ms;
+        for op in &page {
+            model.apply(&op.op).map_err(|e| {
+                RelayError::InvalidRequest(format!("stored op {}: {e}", op.version))
+            })?;
+        }
+    }
+    if at == version && version > 0 && timestamp_ms == meta.created_ms {
+        if let Some(op) = store.ops(&meta.id, version - 1, version, 1).await?.pop() {
+            timestamp_ms = op.timestamp_ms;
+        }
+    }
+    Ok(Response::HistoricModel {
+        version,
+        timestamp_ms,
+        data: model.to_node(),
+    })
+}
+
+fn summary(meta: ModelMeta) -> ModelSummary {
+    ModelSummary {
+        collection: meta.collection,
+        id: meta.id,
+        version: meta.version,
+        created_ms: meta.created_ms,
+        modified_ms: meta.modified_ms,
+    }
+}
+
+fn wire_user(user: &crate::store::User) -> wire::UserInfo {
+    let identity = crate::permissions::Identity {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        groups: Vec::new(),
+        anonymous: user.id.starts_with(crate::ids::ANONYMOUS_PREFIX),
+    };
+    user_info(&identity)
+}
+
+fn scope_of(scope: &PermissionScope) -> (&str, Option<&str>) {
+    match scope {
+        PermissionScope::Collection { collection } => (collection, None),
+        PermissionScope::Model { collection, id } => (collection, Some(id)),
+    }
+}
+
+fn target_of(scope: &PermissionScope) -> PermissionTarget {
+    match scope {
+        PermissionScope::Collection { collection } => {
+            PermissionTarget::Collection(collection.clone())
+        }
+        PermissionScope::Model { id, .. } => PermissionTarget::Model(id.clone()),
+    }
+}
+
+/// Converts the wire's permission flags.
+pub fn from_wire(p: wire::Permissions) -> Permissions {
+    Permissions {
+        read: p.read,
+        write: p.write,
+        remove: p.remove,
+        manage: p.manage,
+    }
+}
+
+/// Converts to the wire's permission flags.
+pub fn to_wire(p: Permissions) -> wire::Permissions {
+    wire::Permissions {
+        read: p.read,
+        write: p.write,
+        remove: p.remove,
+        manage: p.manage,
+    }
+}
+
+fn permission_set(entries: Vec<(Grantee, Permissions)>) -> PermissionSet {
+    let mut set = PermissionSet {
+        world: wire::Permissions::default(),
+        users: Vec::new(),
+        groups: Vec::new(),
+    };
+    for (grantee, p) in entries {
+        match grantee {
+            Grantee::World => set.world = to_wire(p),
+            Grantee::User(id) => set.users.push((id, to_wire(p))),
+            Grantee::Group(id) => set.groups.push((id, to_wire(p))),
+        }
+    }
+    set
+}

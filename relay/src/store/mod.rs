@@ -1,0 +1,259 @@
+//! Storage: one trait, every backend behind it, and a conformance suite each must pass.
+//!
+//! The relay keeps users, groups, collections, permissions, models, every model's full operation
+//! log and periodic snapshots, and reconnect tokens. `append_ops` returns only once the
+//! operations are durable, so an acknowledged operation survives a crash of the process.
+
+pub mod conformance;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use tandem_core::{Node, Op};
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing to create exists already (user name, group, collection, model).
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The thing to change does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// `append_ops` got versions that do not directly follow the stored ones: another writer
+    /// sequenced the model concurrently.
+    #[error("version conflict: model {model} is at version {current}, not {expected}")]
+    VersionConflict {
+        model: String,
+        expected: u64,
+        current: u64,
+    },
+    /// Stored bytes that do not decode: corruption or a newer format.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, the database server).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Exists(_) => "exists",
+            StoreError::NotFound(_) => "not_found",
+            StoreError::VersionConflict { .. } => "version_conflict",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Backend(_) => "storage",
+        }
+    }
+}
+
+/// Shorthand for storage results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    /// Stable id (opaque string), unique.
+    pub id: String,
+    /// Login name, unique.
+    pub username: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Contact address, if known.
+    pub email: Option<String>,
+    /// Picture, if any.
+    pub avatar_url: Option<String>,
+    /// PHC-format password hash (argon2); `None` for users who log in by JWT only.
+    pub password_hash: Option<String>,
+}
+
+/// A model's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelMeta {
+    /// Model id, unique across collections.
+    pub id: String,
+    /// Its collection.
+    pub collection: String,
+    /// Number of operations applied.
+    pub version: u64,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Time of the last operation (or creation), ms since the epoch.
+    pub modified_ms: i64,
+}
+
+/// One operation of a model's log, with who made it and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredOp {
+    /// The version the model reached with it (the first operation is version 1).
+    pub version: u64,
+    /// The submitting client's origin (site prefix).
+    pub origin: u64,
+    /// The submitting client's sequence number.
+    pub seq: u64,
+    /// The submitting user.
+    pub user_id: String,
+    /// The submitting session.
+    pub session_id: String,
+    /// When the relay sequenced it, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// The operation as applied.
+    pub op: Op,
+}
+
+/// Which models a `list_models` call orders by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelOrder {
+    /// Creation time.
+    Created,
+    /// Last modification time.
+    Modified,
+}
+
+/// What a permission entry applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PermissionTarget {
+    /// Every model of a collection (unless the model has its own entries).
+    Collection(String),
+    /// One model.
+    Model(String),
+}
+
+/// Who a permission entry is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Grantee {
+    /// Everyone with a session, anonymous ones included.
+    World,
+    /// One user, by id.
+    User(String),
+    /// Every member of a group, by id.
+    Group(String),
+}
+
+/// What a grantee may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// Open and read models, see history.
+    pub read: bool,
+    /// Submit operations; create models (on a collection).
+    pub write: bool,
+    /// Delete models.
+    pub remove: bool,
+    /// Change permissions.
+    pub manage: bool,
+}
+
+/// Every backend implements this. All calls are safe to make concurrently.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- users and groups ---
+
+    /// Creates a user; `Exists` if the id or the username is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// Replaces a user's profile fields and password hash; `NotFound` if absent.
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// A user by id.
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// A user by username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Users whose display name, username or email contains `query` (case-insensitive),
+    /// ordered by username, paged.
+    async fn search_users(&self, query: &str, offset: u64, limit: u64) -> StoreResult<Vec<User>>;
+    /// Creates a group; `Exists` if the id is taken.
+    async fn create_group(&self, id: &str, description: &str) -> StoreResult<()>;
+    /// Every group, as (id, description), ordered by id.
+    async fn groups(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Adds a user to a group (idempotent); `NotFound` if either is absent.
+    async fn add_group_member(&self, group: &str, user_id: &str) -> StoreResult<()>;
+    /// Removes a user from a group (idempotent).
+    async fn remove_group_member(&self, group: &str, user_id: &str) -> StoreResult<()>;
+    /// The ids of the groups a user belongs to, ordered.
+    async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    // --- collections and permissions ---
+
+    /// Creates a collection; `Exists` if it is there.
+    async fn create_collection(&self, id: &str) -> StoreResult<()>;
+    /// Whether a collection exists.
+    async fn collection_exists(&self, id: &str) -> StoreResult<bool>;
+    /// Sets (replaces) the entry of `grantee` on `target`; all-false removes it.
+    async fn set_permissions(
+        &self,
+        target: &PermissionTarget,
+        grantee: &Grantee,
+        permissions: Permissions,
+    ) -> StoreResult<()>;
+    /// Every entry on `target`.
+    async fn permissions(
+        &self,
+        target: &PermissionTarget,
+    ) -> StoreResult<Vec<(Grantee, Permissions)>>;
+
+    // --- models ---
+
+    /// Creates a model at version 0 with `data` as its initial snapshot; `Exists` if the id is
+    /// taken, `NotFound` if the collection does not exist.
+    async fn create_model(&self, meta: &ModelMeta, data: &Node) -> StoreResult<()>;
+    /// A model's metadata.
+    async fn model(&self, id: &str) -> StoreResult<Option<ModelMeta>>;
+    /// The models of a collection, paged and ordered.
+    async fn list_models(
+        &self,
+        collection: &str,
+        order: ModelOrder,
+        descending: bool,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ModelMeta>>;
+    /// Deletes a model with its log, snapshots and permissions; returns whether it existed.
+    async fn delete_model(&self, id: &str) -> StoreResult<bool>;
+
+    // --- the operation log ---
+
+    /// Appends operations whose versions directly follow the model's stored version, and
+    /// updates its version and modification time. Durable when it returns. Concurrent calls
+    /// for different models may be committed together (group commit). `VersionConflict` if the
+    /// versions do not follow; `NotFound` if the model does not exist.
+    async fn append_ops(&self, model: &str, ops: &[StoredOp]) -> StoreResult<()>;
+    /// The operations with versions in `(after, up_to]`, in order, at most `limit`.
+    async fn ops(
+        &self,
+        model: &str,
+        after: u64,
+        up_to: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<StoredOp>>;
+    /// The highest version whose operation was sequenced at or before `time_ms` (0 if none).
+    async fn version_at_time(&self, model: &str, time_ms: i64) -> StoreResult<u64>;
+    /// Each origin's highest sequence number in the model's log, to recognise resent
+    /// operations after a restart.
+    async fn last_seqs(&self, model: &str) -> StoreResult<Vec<(u64, u64)>>;
+
+    // --- snapshots ---
+
+    /// Stores the model's data at `version` (replacing one stored for the same version).
+    async fn put_snapshot(&self, model: &str, version: u64, data: &Node) -> StoreResult<()>;
+    /// The newest snapshot at or before `version`.
+    async fn snapshot_at_or_before(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> StoreResult<Option<(u64, Node)>>;
+
+    // --- reconnect tokens ---
+
+    /// Stores a reconnect token (its SHA-256, never the token) for a user until `expires_ms`.
+    async fn put_reconnect_token(
+        &self,
+        token_hash: &[u8],
+        user_id: &str,
+        expires_ms: i64,
+    ) -> StoreResult<()>;
+    /// The user of an unexpired token.
+    async fn reconnect_token_user(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<String>>;
+}
