@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs Tandem. Until the relay lands this builds the core and runs its demo: three
-# replicas edit one document concurrently through the relay's sequencer and converge.
+# Sets up and runs Tandem: builds the relay and starts it on 127.0.0.1:8080 with the embedded
+# store in ./tandem-data, serving the demo (www/) at http://127.0.0.1:8080/. Extra arguments go
+# to the relay (see `tandem-relay --help`); every flag is also an environment variable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo run --release -p tandem-core --example demo
+exec cargo run --release -p tandem-relay -- "$@"
