@@ -129,7 +129,7 @@ async fn history_plays_to_any_version_or_time_and_names_the_authors() {
     };
     match ada.request(request).await.expect("at time") {
         Response::HistoricModel { version, .. } => {
-            assert!(version >= 7 && version < 10, "version {version}")
+            assert!((7..10).contains(&version), "version {version}")
         }
         other => panic!("unexpected {other:?}"),
     }

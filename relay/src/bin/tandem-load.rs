@@ -320,8 +320,8 @@ impl RelayChild {
 
     /// (VmRSS, VmHWM) in MiB.
     fn memory_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
@@ -336,6 +336,15 @@ impl RelayChild {
 
     /// A gauge from `/metrics`.
     async fn metric(&self, name: &str) -> Option<f64> {
+        let body = self.metrics_text().await?;
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// The text of `/metrics`.
+    async fn metrics_text(&self) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
         let request = format!(
             "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
@@ -347,10 +356,7 @@ impl RelayChild {
             .await
             .ok()?
             .ok()?;
-        body.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
+        Some(body)
     }
 }
 
@@ -359,6 +365,48 @@ impl Drop for RelayChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Counters from the relay's `/metrics`, to tell storage time from the rest.
+#[derive(Default)]
+struct StoreFigures {
+    ops: f64,
+    appends: f64,
+    append_seconds: f64,
+    commits: f64,
+    commit_seconds: f64,
+}
+
+impl StoreFigures {
+    async fn read(relay: &RelayChild) -> StoreFigures {
+        let Some(text) = relay.metrics_text().await else {
+            return StoreFigures::default();
+        };
+        let get = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        StoreFigures {
+            ops: get("tandem_ops_total"),
+            appends: get("tandem_store_append_seconds_count"),
+            append_seconds: get("tandem_store_append_seconds_sum"),
+            commits: get("tandem_op_commit_seconds_count"),
+            commit_seconds: get("tandem_op_commit_seconds_sum"),
+        }
+    }
+
+    fn since(&self, before: &StoreFigures) -> StoreFigures {
+        StoreFigures {
+            ops: self.ops - before.ops,
+            appends: self.appends - before.appends,
+            append_seconds: self.append_seconds - before.append_seconds,
+            commits: self.commits - before.commits,
+            commit_seconds: self.commit_seconds - before.commit_seconds,
+        }
     }
 }
 
@@ -498,7 +546,9 @@ async fn read(ws: &mut Ws, timeout: Duration) -> Result<RelayMessage, Failure> {
             Some(Ok(Message::Binary(bytes))) => {
                 return decode_relay(&bytes, &limits()).map_err(|e| format!("decode: {e}"))
             }
-            Some(Ok(Message::Close(frame))) => return Err(format!("closed by the relay: {frame:?}")),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(format!("closed by the relay: {frame:?}"))
+            }
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(format!("socket: {e}")),
             None => return Err("socket closed".into()),
@@ -516,8 +566,8 @@ async fn open_model(
     request_id: u64,
 ) -> Result<OpenedModel, Failure> {
     let mut ids = IdGenerator::new(welcome.site);
-    let value = Value::from_json(&serde_json::json!({ "text": initial }))
-        .map_err(|e| e.to_string())?;
+    let value =
+        Value::from_json(&serde_json::json!({ "text": initial })).map_err(|e| e.to_string())?;
     let mut data = value.into_node(&mut ids);
     data.id = ElementId::ROOT;
     send(
@@ -538,9 +588,10 @@ async fn open_model(
                 request_id: r,
                 response: Response::ModelOpened(opened),
             } if r == request_id => return Ok(opened),
-            RelayMessage::Response { request_id: r, response } if r == request_id => {
-                return Err(format!("open {id}: unexpected {response:?}"))
-            }
+            RelayMessage::Response {
+                request_id: r,
+                response,
+            } if r == request_id => return Err(format!("open {id}: unexpected {response:?}")),
             RelayMessage::Error {
                 request_id: Some(r),
                 code,
@@ -644,12 +695,12 @@ impl Typist {
     async fn drive(&mut self) -> Result<(), Failure> {
         // Paced clients tick at most every 10 ms (or once per op if slower), starting at a
         // random phase so that they do not all fire together.
-        let interval = self.rate.map(|rate| {
-            Duration::from_secs_f64((1.0 / rate.max(1e-3)).max(0.010))
-        });
+        let interval = self
+            .rate
+            .map(|rate| Duration::from_secs_f64((1.0 / rate.max(1e-3)).max(0.010)));
         let phase = (self.slot as u64 * 7919 + u64::from(self.letter)) % 1000;
-        let mut next_tick = Instant::now()
-            + interval.map_or(Duration::ZERO, |i| i.mul_f64(phase as f64 / 1000.0));
+        let mut next_tick =
+            Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(phase as f64 / 1000.0));
         let mut owed = 0.0f64;
         loop {
             if self.shared.finish.load(Ordering::Relaxed) {
@@ -757,7 +808,9 @@ impl Typist {
     ) -> Result<(), Failure> {
         let bytes = match next {
             Some(Ok(Message::Binary(bytes))) => bytes,
-            Some(Ok(Message::Close(frame))) => return Err(format!("closed by the relay: {frame:?}")),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(format!("closed by the relay: {frame:?}"))
+            }
             Some(Ok(_)) => return Ok(()),
             Some(Err(e)) => return Err(format!("socket: {e}")),
             None => return Err("socket closed".into()),
@@ -806,11 +859,7 @@ impl Typist {
                         }
                     }
                     if !found.is_empty() {
-                        self.model
-                            .samples
-                            .lock()
-                            .expect("samples")
-                            .extend(found);
+                        self.model.samples.lock().expect("samples").extend(found);
                     }
                 }
             }
@@ -823,9 +872,9 @@ impl Typist {
             RelayMessage::Ping { nonce } => {
                 send(&mut self.ws, &ClientMessage::Pong { nonce }).await?
             }
-            RelayMessage::OpRejected { seq, code, message, .. } => {
-                return Err(format!("operation {seq} rejected: {code:?}: {message}"))
-            }
+            RelayMessage::OpRejected {
+                seq, code, message, ..
+            } => return Err(format!("operation {seq} rejected: {code:?}: {message}")),
             RelayMessage::Error { code, message, .. } => {
                 return Err(format!("relay error: {code:?}: {message}"))
             }
@@ -939,6 +988,7 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
     // Warm up, then measure.
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let cpu = CpuWindow::start(relay);
+    let store0 = StoreFigures::read(relay).await;
     let acked0 = shared.acked.load(Ordering::Relaxed);
     let submitted0 = shared.submitted.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -956,14 +1006,16 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
         }
     }
     let ended = Instant::now();
-    shared
-        .window_end
-        .store(ended.duration_since(shared.t0).as_nanos() as u64, Ordering::Relaxed);
+    shared.window_end.store(
+        ended.duration_since(shared.t0).as_nanos() as u64,
+        Ordering::Relaxed,
+    );
     let elapsed = (ended - started).as_secs_f64();
     let acked = shared.acked.load(Ordering::Relaxed) - acked0;
     let submitted = shared.submitted.load(Ordering::Relaxed) - submitted0;
     let (relay_cpu, load_cpu) = cpu.percent(relay);
     let (_, hwm) = relay.memory_mib();
+    let store = StoreFigures::read(relay).await.since(&store0);
     shared.stop.store(true, Ordering::Relaxed);
 
     // Settle: everything acknowledged, every replica of a model at the same version, twice in
@@ -972,8 +1024,7 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
     let mut previous: Option<Vec<u64>> = None;
     let mut failure = None;
     loop {
-        if let Some((_, t)) = tasks.iter().find(|(_, t)| t.is_finished()) {
-            let _ = t;
+        if tasks.iter().any(|(_, t)| t.is_finished()) {
             failure = Some("a client stopped early".to_string());
             break;
         }
@@ -1061,11 +1112,17 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
         load_cpu,
         verified: "verified".into(),
         note: Some(format!(
-            "submitted {:.0} ops/s, {} latency samples, measured {:.1} s, final versions total {}",
+            "submitted {:.0} ops/s, {} latency samples, measured {:.1} s, final versions total {}; \
+             relay: {:.0} appends/s, {:.1} ops per append, append {:.2} ms mean, \
+             commit (received to stored) {:.2} ms mean",
             submitted as f64 / elapsed,
             samples.len(),
             elapsed,
-            total_version
+            total_version,
+            store.appends / elapsed,
+            store.ops / store.appends.max(1.0),
+            1000.0 * store.append_seconds / store.appends.max(1.0),
+            1000.0 * store.commit_seconds / store.commits.max(1.0),
         )),
     })
 }
@@ -1078,17 +1135,15 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
     let connections = args.clients.unwrap_or(10_000);
     let models = args.models.unwrap_or(1_000).max(1);
     let (rss_before, _) = relay.memory_mib();
-    let finish = Arc::new(AtomicBool::new(false));
-    let notify = Arc::new(tokio::sync::Notify::new());
+    let (finish, finished) = tokio::sync::watch::channel(false);
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let alive = Arc::new(AtomicUsize::new(0));
     let pongs = Arc::new(AtomicU64::new(0));
     let connect_started = Instant::now();
 
     let spawn_idle = |i: usize, ws: Ws| {
-        let (finish, notify, failures, alive, pongs) = (
-            finish.clone(),
-            notify.clone(),
+        let (mut finished, failures, alive, pongs) = (
+            finished.clone(),
             failures.clone(),
             alive.clone(),
             pongs.clone(),
@@ -1099,11 +1154,8 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
             loop {
                 let next = tokio::select! {
                     next = ws.next() => next,
-                    _ = notify.notified() => break,
+                    _ = finished.changed() => break,
                 };
-                if finish.load(Ordering::Relaxed) {
-                    break;
-                }
                 match next {
                     Some(Ok(Message::Binary(bytes))) => {
                         if let Ok(RelayMessage::Ping { nonce }) = decode_relay(&bytes, &limits()) {
@@ -1119,7 +1171,7 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
                     }
                     Some(Ok(_)) => {}
                     other => {
-                        if !finish.load(Ordering::Relaxed) {
+                        if !*finished.borrow() {
                             failures
                                 .lock()
                                 .expect("failures")
@@ -1137,13 +1189,23 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
         let url = relay.url.clone();
         async move {
             let (mut ws, welcome) = connect(&url, &format!("idle {i}"), true).await?;
-            open_model(&mut ws, &welcome, &format!("idle{}", i % models), "hello", 1).await?;
+            open_model(
+                &mut ws,
+                &welcome,
+                &format!("idle{}", i % models),
+                "hello",
+                1,
+            )
+            .await?;
             Ok::<_, Failure>((i, ws))
         }
     };
     let mut tasks = Vec::with_capacity(connections);
     // The first connection of each model creates it; then everyone else opens one.
-    for phase in [0..models.min(connections), models.min(connections)..connections] {
+    for phase in [
+        0..models.min(connections),
+        models.min(connections)..connections,
+    ] {
         let gate = Arc::new(Semaphore::new(128));
         let mut joins = tokio::task::JoinSet::new();
         for i in phase {
@@ -1176,8 +1238,7 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
     let open_models = relay.metric("tandem_open_models").await;
     let still_alive = alive.load(Ordering::Relaxed);
 
-    finish.store(true, Ordering::Relaxed);
-    notify.notify_waiters();
+    let _ = finish.send(true);
     for task in tasks {
         let _ = task.await;
     }
