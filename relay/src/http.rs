@@ -1,4 +1,5 @@
-//! The HTTP side of the relay: `/ws`, `/healthz`, `/metrics`, the admin API and the demo.
+//! The HTTP side of the relay: `/healthz`, `/metrics`, the admin API and the demo (`/ws` is
+//! upgraded before these routes, in [`crate::listener`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,16 +20,6 @@ pub fn routes(
         let relay = relay.clone();
         warp::any().map(move || relay.clone())
     };
-    let ws = warp::path("ws")
-        .and(warp::path::end())
-        .and(warp::ws())
-        .and(with_relay.clone())
-        .map(|ws: warp::ws::Ws, relay: Arc<Relay>| {
-            let limit = relay.config.max_frame_bytes;
-            ws.max_message_size(limit)
-                .max_frame_size(limit)
-                .on_upgrade(move |socket| crate::session::serve(relay, socket))
-        });
     let healthz = warp::path("healthz")
         .and(warp::path::end())
         .and(warp::get())
@@ -50,7 +41,7 @@ pub fn routes(
         });
     let admin = warp::path("admin").and(admin_routes(relay.clone()));
     let www = warp::fs::dir(relay.config.www_dir.clone());
-    ws.or(healthz)
+    healthz
         .or(metrics)
         .or(admin)
         .or(www)

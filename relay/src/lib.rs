@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod listener;
 pub mod metrics;
 pub mod permissions;
 pub mod registry;
@@ -64,6 +65,8 @@ pub struct Relay {
     /// Moves whenever a permission or group membership changes, so that sessions check the
     /// permissions of the models they have open again.
     pub permission_epochs: watch::Sender<u64>,
+    /// Held while a collection is created on first use, with its grant to the world.
+    pub creating_collections: tokio::sync::Mutex<()>,
 }
 
 impl Relay {
@@ -150,13 +153,10 @@ pub async fn run(
         shutdown: stop_rx,
         drained: drained_rx,
         permission_epochs: watch::channel(0).0,
+        creating_collections: tokio::sync::Mutex::new(()),
     });
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
-    warp::serve(http::routes(relay.clone()))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    listener::serve(listener, relay.clone(), shutdown).await;
     tracing::info!("shutting down: finishing what is in flight");
     let _ = stop.send(true);
     registry.drain().await;

@@ -531,20 +531,20 @@ impl ModelTask {
         }
     }
 
-    /// Stores a snapshot if at least `every` operations happened since the last one.
+    /// Stores a snapshot if at least `every` operations happened since the last one. The write
+    /// runs beside the model's task, which goes on sequencing meanwhile.
     async fn snapshot_if_due(&mut self, every: u64) {
         let version = self.sequencer.version();
         if version >= self.last_snapshot + every.max(1) {
             let node = self.sequencer.model().to_node();
-            match self
-                .registry
-                .store
-                .put_snapshot(&self.meta.id, version, &node)
-                .await
-            {
-                Ok(()) => self.last_snapshot = version,
-                Err(e) => tracing::warn!(model = %self.meta.id, error = %e, "snapshot failed"),
-            }
+            self.last_snapshot = version;
+            let store = self.registry.store.clone();
+            let id = self.meta.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.put_snapshot(&id, version, &node).await {
+                    tracing::warn!(model = %id, error = %e, "snapshot failed");
+                }
+            });
         }
     }
 

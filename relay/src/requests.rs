@@ -350,9 +350,12 @@ async fn readable(session: &Session, collection: &str, id: &str) -> Result<Model
     Ok(meta)
 }
 
-/// Makes sure a collection exists, creating it if the relay is configured to.
+/// Makes sure a collection exists, creating it if the relay is configured to. Creation and the
+/// world's grant happen under one lock (taken for every check, creations being rare), so a
+/// concurrent first use never sees the collection without its permissions.
 async fn ensure_collection(session: &Session, collection: &str) -> Result<(), RelayError> {
     let store = &session.relay.store;
+    let _creating = session.relay.creating_collections.lock().await;
     if store.collection_exists(collection).await? {
         return Ok(());
     }
@@ -363,25 +366,23 @@ async fn ensure_collection(session: &Session, collection: &str) -> Result<(), Re
         return Err(RelayError::CollectionNotFound(collection.to_owned()));
     }
     match store.create_collection(collection).await {
-        Ok(()) => {
-            let world = Permissions {
-                read: true,
-                write: true,
-                remove: true,
-                manage: false,
-            };
-            store
-                .set_permissions(
-                    &PermissionTarget::Collection(collection.to_owned()),
-                    &Grantee::World,
-                    world,
-                )
-                .await?;
-            Ok(())
-        }
-        Err(StoreError::Exists(_)) => Ok(()),
-        Err(e) => Err(e.into()),
+        Ok(()) | Err(StoreError::Exists(_)) => {}
+        Err(e) => return Err(e.into()),
     }
+    let world = Permissions {
+        read: true,
+        write: true,
+        remove: true,
+        manage: false,
+    };
+    store
+        .set_permissions(
+            &PermissionTarget::Collection(collection.to_owned()),
+            &Grantee::World,
+            world,
+        )
+        .await?;
+    Ok(())
 }
 
 async fn create(

@@ -7,13 +7,21 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use tandem_core::protocol::{
     decode_client, Auth, ClientMessage, ErrorCode, Hello, Limits, ModelHandle, RelayMessage,
     Request, Response, Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{Op, ReferenceKey, ReferenceValue};
 use tokio::sync::{mpsc, oneshot};
-use warp::ws::{Message, WebSocket};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// An upgraded client connection.
+pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 
 use crate::auth::{self, AuthError};
 use crate::error::RelayError;
@@ -119,7 +127,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                 reason = &mut stopped => {
                     // Send what is already queued first.
                     while let Ok(frame) = queued.try_recv() {
-                        if sink.feed(Message::binary(frame)).await.is_err() {
+                        if sink.feed(Message::Binary(frame)).await.is_err() {
                             return;
                         }
                     }
@@ -129,10 +137,10 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                     let Some(frame) = frame else {
                         break (&mut stopped).await.unwrap_or((1000, String::new()));
                     };
-                    let mut ok = sink.feed(Message::binary(frame)).await.is_ok();
+                    let mut ok = sink.feed(Message::Binary(frame)).await.is_ok();
                     while ok {
                         match queued.try_recv() {
-                            Ok(frame) => ok = sink.feed(Message::binary(frame)).await.is_ok(),
+                            Ok(frame) => ok = sink.feed(Message::Binary(frame)).await.is_ok(),
                             Err(_) => break,
                         }
                     }
@@ -142,7 +150,11 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                 }
             }
         };
-        let _ = sink.send(Message::close_with(reason.0, reason.1)).await;
+        let close = CloseFrame {
+            code: CloseCode::from(reason.0),
+            reason: reason.1.into(),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
         let _ = sink.close().await;
     });
 
@@ -201,7 +213,7 @@ async fn handshake(
 ) -> Result<Member, (u16, String)> {
     let first = tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await;
     let message = match first {
-        Ok(Some(Ok(m))) if m.is_binary() => m,
+        Ok(Some(Ok(Message::Binary(m)))) => m,
         Ok(Some(Ok(_))) => {
             return Err(refuse(
                 outbox,
@@ -221,7 +233,7 @@ async fn handshake(
             ))
         }
     };
-    let hello = match decode_client(message.as_bytes(), &relay.limits()) {
+    let hello = match decode_client(&message, &relay.limits()) {
         Ok(ClientMessage::Hello(hello)) => hello,
         Ok(_) => {
             return Err(refuse(
@@ -458,44 +470,46 @@ impl Session {
                 Some(Ok(m)) => m,
             };
             last_seen = Instant::now();
-            if message.is_close() {
-                return (1000, String::new());
-            }
-            if message.is_ping() || message.is_pong() {
-                continue;
-            }
-            if !message.is_binary() {
-                bad_frames += 1;
-                send_error(
-                    &self.member.outbox,
-                    None,
-                    ErrorCode::MalformedMessage,
-                    "frames must be binary",
-                );
-            } else {
-                match decode_client(message.as_bytes(), &limits) {
-                    Ok(decoded) => {
-                        let cost = match &decoded {
-                            ClientMessage::SubmitOps { ops, .. } => ops.len().max(1),
-                            _ => 1,
-                        };
-                        if limiter.allow(cost) {
-                            flood = 0;
-                            self.handle(decoded).await;
-                        } else {
-                            flood += 1;
-                            self.relay.metrics.rate_limited.add(1);
-                            self.reject_limited(decoded);
-                            if flood > MAX_FLOOD {
-                                return (close::POLICY_VIOLATION, "rate_limited".into());
-                            }
+            let bytes = match message {
+                Message::Close(_) => return (1000, String::new()),
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Binary(bytes) => bytes,
+                Message::Text(_) => {
+                    bad_frames += 1;
+                    send_error(
+                        &self.member.outbox,
+                        None,
+                        ErrorCode::MalformedMessage,
+                        "frames must be binary",
+                    );
+                    if bad_frames > MAX_BAD_FRAMES {
+                        return (close::POLICY_VIOLATION, "too many bad frames".into());
+                    }
+                    continue;
+                }
+            };
+            match decode_client(&bytes, &limits) {
+                Ok(decoded) => {
+                    let cost = match &decoded {
+                        ClientMessage::SubmitOps { ops, .. } => ops.len().max(1),
+                        _ => 1,
+                    };
+                    if limiter.allow(cost) {
+                        flood = 0;
+                        self.handle(decoded).await;
+                    } else {
+                        flood += 1;
+                        self.relay.metrics.rate_limited.add(1);
+                        self.reject_limited(decoded);
+                        if flood > MAX_FLOOD {
+                            return (close::POLICY_VIOLATION, "rate_limited".into());
                         }
                     }
-                    Err(e) => {
-                        bad_frames += 1;
-                        self.relay.metrics.bad_frames.add(1);
-                        send_error(&self.member.outbox, None, (&e).into(), e.to_string());
-                    }
+                }
+                Err(e) => {
+                    bad_frames += 1;
+                    self.relay.metrics.bad_frames.add(1);
+                    send_error(&self.member.outbox, None, (&e).into(), e.to_string());
                 }
             }
             if bad_frames > MAX_BAD_FRAMES {

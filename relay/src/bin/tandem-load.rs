@@ -1201,11 +1201,12 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
         }
     };
     let mut tasks = Vec::with_capacity(connections);
-    // The first connection of each model creates it; then everyone else opens one.
-    for phase in [
-        0..models.min(connections),
-        models.min(connections)..connections,
-    ] {
+    // The first connection creates the collection alone (the relay's auto-creation of a
+    // collection and its world permissions are two separate writes, so concurrent first uses
+    // can be refused); the first connection of each model creates it; then everyone else
+    // opens one.
+    let first = models.min(connections);
+    for phase in [0..1.min(first), 1.min(first)..first, first..connections] {
         let gate = Arc::new(Semaphore::new(128));
         let mut joins = tokio::task::JoinSet::new();
         for i in phase {
