@@ -15,7 +15,7 @@ use crate::error::ModelError;
 use crate::model::Model;
 use crate::op::Op;
 use crate::reference::{ReferenceKey, ReferenceValue};
-use crate::transform::transform;
+use crate::transform::transform_mut;
 
 /// A local operation the relay has not acknowledged yet.
 #[derive(Clone, Debug, PartialEq)]
@@ -348,9 +348,7 @@ impl ClientModel {
         }
         let mut incoming = op;
         for pending in self.unacked.iter_mut() {
-            let (pending_after, incoming_after) = transform(&pending.op, &incoming);
-            pending.op = pending_after;
-            incoming = incoming_after;
+            transform_mut(&mut pending.op, &mut incoming);
         }
         self.model.apply(&incoming).map_err(ClientError::Diverged)?;
         self.version = version;

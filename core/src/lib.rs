@@ -26,5 +26,5 @@ pub use id::{ElementId, IdGenerator};
 pub use model::{Model, PathSegment};
 pub use op::Op;
 pub use reference::{ReferenceKey, ReferenceKind, ReferenceValue};
-pub use transform::transform;
+pub use transform::{transform, transform_mut};
 pub use value::{ElementKind, Node, NodeValue, Value};

@@ -16,7 +16,7 @@ use crate::error::ModelError;
 use crate::model::Model;
 use crate::op::Op;
 use crate::reference::{ReferenceKey, ReferenceValue};
-use crate::transform::transform;
+use crate::transform::transform_mut;
 
 /// An operation in the sequenced log.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,11 +185,9 @@ impl Sequencer {
         }
         let against = self.concurrent_ops(origin, context_version)?;
         let mut op = op;
-        let mut rewritten = Vec::with_capacity(against.len());
-        for (version, other) in against {
-            let (op_after, other_after) = transform(&op, &other);
-            op = op_after;
-            rewritten.push((version, other_after));
+        let mut rewritten = against;
+        for (_, other) in rewritten.iter_mut() {
+            transform_mut(&mut op, other);
         }
         self.model.apply(&op)?;
         for ((_, key), value) in self.references.iter_mut() {
