@@ -19,26 +19,6 @@ pub struct Identity {
     pub anonymous: bool,
 }
 
-impl Permissions {
-    /// Everything allowed.
-    pub const ALL: Permissions = Permissions {
-        read: true,
-        write: true,
-        remove: true,
-        manage: true,
-    };
-
-    /// The union of two grants.
-    pub fn union(self, other: Permissions) -> Permissions {
-        Permissions {
-            read: self.read || other.read,
-            write: self.write || other.write,
-            remove: self.remove || other.remove,
-            manage: self.manage || other.manage,
-        }
-    }
-}
-
 /// Whether an entry for `grantee` applies to `who`.
 fn applies(grantee: &Grantee, who: &Identity) -> bool {
     match grantee {

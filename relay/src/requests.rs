@@ -285,7 +285,7 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                 wire::PermissionTarget::User { user_id } => Grantee::User(user_id),
                 wire::PermissionTarget::Group { group_id } => Grantee::Group(group_id),
             };
-            let granted = granted.map(from_wire).unwrap_or_default();
+            let granted = granted.unwrap_or_default();
             session
                 .relay
                 .store
@@ -296,9 +296,9 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
         }
         Request::GetMyPermissions { scope } => {
             let (collection, model) = scope_of(&scope);
-            Ok(Response::MyPermissions(to_wire(
+            Ok(Response::MyPermissions(
                 permissions(session, collection, model).await?,
-            )))
+            ))
         }
         other => Err(unsupported(&other)),
     }
@@ -549,26 +549,6 @@ fn target_of(scope: &PermissionScope) -> PermissionTarget {
     }
 }
 
-/// Converts the wire's permission flags.
-pub fn from_wire(p: wire::Permissions) -> Permissions {
-    Permissions {
-        read: p.read,
-        write: p.write,
-        remove: p.remove,
-        manage: p.manage,
-    }
-}
-
-/// Converts to the wire's permission flags.
-pub fn to_wire(p: Permissions) -> wire::Permissions {
-    wire::Permissions {
-        read: p.read,
-        write: p.write,
-        remove: p.remove,
-        manage: p.manage,
-    }
-}
-
 fn permission_set(entries: Vec<(Grantee, Permissions)>) -> PermissionSet {
     let mut set = PermissionSet {
         world: wire::Permissions::default(),
@@ -577,9 +557,9 @@ fn permission_set(entries: Vec<(Grantee, Permissions)>) -> PermissionSet {
     };
     for (grantee, p) in entries {
         match grantee {
-            Grantee::World => set.world = to_wire(p),
-            Grantee::User(id) => set.users.push((id, to_wire(p))),
-            Grantee::Group(id) => set.groups.push((id, to_wire(p))),
+            Grantee::World => set.world = p,
+            Grantee::User(id) => set.users.push((id, p)),
+            Grantee::Group(id) => set.groups.push((id, p)),
         }
     }
     set

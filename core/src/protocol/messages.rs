@@ -1224,6 +1224,16 @@ impl Permissions {
         remove: false,
         manage: false,
     };
+
+    /// What either grant allows: how several entries that apply to one user add up.
+    pub fn union(self, other: Permissions) -> Permissions {
+        Permissions {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            remove: self.remove || other.remove,
+            manage: self.manage || other.manage,
+        }
+    }
 }
 
 /// What a permission entry applies to.

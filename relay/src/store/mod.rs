@@ -131,18 +131,9 @@ pub enum Grantee {
     Group(String),
 }
 
-/// What a grantee may do.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Permissions {
-    /// Open and read models, see history.
-    pub read: bool,
-    /// Submit operations; create models (on a collection).
-    pub write: bool,
-    /// Delete models.
-    pub remove: bool,
-    /// Change permissions.
-    pub manage: bool,
-}
+/// What a grantee may do: the wire protocol's flags (read, write, remove, manage), so that
+/// storage, checks and responses share one type.
+pub use tandem_core::protocol::Permissions;
 
 /// Every backend implements this. All calls are safe to make concurrently.
 #[async_trait]
