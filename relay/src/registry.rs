@@ -35,6 +35,8 @@ pub type Outbox = mpsc::Sender<Bytes>;
 const HISTORY_IN_MEMORY: u64 = 2_000;
 /// How many queued submissions one commit takes at most.
 const MAX_BATCH: usize = 512;
+/// How many missed operations an open answer carries inline; more follow as a resync.
+const INLINE_OPS: u64 = 500;
 /// How many operations one resync frame carries.
 const RESYNC_CHUNK: u64 = 500;
 
@@ -51,6 +53,10 @@ pub struct Member {
     pub origin: u64,
     /// Its socket's queue.
     pub outbox: Outbox,
+    /// Told when a model dropped the session for being too slow to take its frames: the session
+    /// then closes its connection, and the client reconnects and resyncs instead of silently
+    /// missing operations.
+    pub too_slow: Arc<tokio::sync::Notify>,
 }
 
 impl Member {
@@ -342,14 +348,27 @@ impl ModelTask {
                     reply,
                 } => {
                     let outbox = member.outbox.clone();
+                    let key = member.key;
                     let result = match self.open(member, known_version).await {
                         Ok(mut opened) => {
                             opened.created = created;
+                            // A long gap is not inlined: it follows in `ResyncOps` chunks.
+                            let streamed = match &opened.content {
+                                ModelContent::OpsSince { from_version, ops }
+                                    if ops.is_empty() && *from_version < opened.version =>
+                                {
+                                    Some(*from_version)
+                                }
+                                _ => None,
+                            };
                             let response = RelayMessage::Response {
                                 request_id,
                                 response: Response::ModelOpened(opened),
                             };
                             let _ = outbox.try_send(frame(&response));
+                            if let Some(from) = streamed {
+                                self.resync(key, from).await;
+                            }
                             Ok(())
                         }
                         Err(e) => Err(e),
@@ -558,6 +577,9 @@ impl ModelTask {
         }
         for key in slow {
             tracing::warn!(model = %self.meta.id, session = key, "session too slow; dropping it from the model");
+            if let Some(member) = self.members.get(&key) {
+                member.too_slow.notify_one();
+            }
             self.close(key);
         }
     }
@@ -569,9 +591,16 @@ impl ModelTask {
     ) -> Result<OpenedModel, RelayError> {
         let version = self.sequencer.version();
         let content = match known_version {
+            Some(from) if from <= version && version - from <= INLINE_OPS => {
+                ModelContent::OpsSince {
+                    from_version: from,
+                    ops: self.ops_since(from, version).await?,
+                }
+            }
+            // Too many to inline: the caller streams them after the response.
             Some(from) if from <= version => ModelContent::OpsSince {
                 from_version: from,
-                ops: self.ops_since(from, version).await?,
+                ops: Vec::new(),
             },
             _ => ModelContent::Data(self.sequencer.model().to_node()),
         };

@@ -49,6 +49,8 @@ pub mod close {
     pub const UNSUPPORTED_PROTOCOL: u16 = 4002;
     /// No `Hello` in time, or something else first.
     pub const NO_HELLO: u16 = 4003;
+    /// The client did not take its frames fast enough; it must reconnect and resync.
+    pub const TOO_SLOW: u16 = 4004;
 }
 
 /// How long a client has to say `Hello`.
@@ -295,6 +297,7 @@ async fn handshake(
         identity: Arc::new(identity),
         origin: site,
         outbox: outbox.clone(),
+        too_slow: Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -453,6 +456,7 @@ impl Session {
                     continue;
                 }
                 _ = shutdown.changed() => return (close::GOING_AWAY, "going_away".into()),
+                _ = self.member.too_slow.notified() => return (close::TOO_SLOW, "too slow".into()),
             };
             let message = match message {
                 None => return (1000, String::new()),

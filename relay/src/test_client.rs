@@ -76,6 +76,8 @@ pub struct TestClient {
     pub last_remote_at: Option<Instant>,
     /// Remote operations applied (other sessions' only).
     pub remote_ops: u64,
+    /// Models reopened whose missed operations are still arriving as a resync.
+    resyncing: std::collections::HashSet<ModelHandle>,
 }
 
 /// How long a request may take in tests before it counts as lost.
@@ -119,6 +121,7 @@ impl TestClient {
             reference_events: 0,
             last_remote_at: None,
             remote_ops: 0,
+            resyncing: std::collections::HashSet::new(),
         })
     }
 
@@ -497,6 +500,11 @@ impl TestClient {
             RelayMessage::CollaboratorClosed { model, session_id } => {
                 if let Some(m) = self.models.get_mut(&model) {
                     m.replica.on_session_left(&session_id);
+                }
+            }
+            RelayMessage::ResyncComplete { model, .. } if self.resyncing.remove(&model) => {
+                if let Some(m) = self.models.get_mut(&model) {
+                    m.replica.on_resynced();
                 }
             }
             RelayMessage::ModelDeleted { model } | RelayMessage::ModelForceClosed { model, .. } => {
