@@ -138,7 +138,6 @@ pub async fn run(
     let settings = ModelSettings {
         idle_unload: Duration::from_secs(config.idle_unload_seconds.max(1)),
         snapshot_every: config.snapshot_every.max(1),
-        outbox_capacity: config.outbox_frames,
     };
     let registry = Registry::new(store.clone(), settings, metrics.clone());
     let (stop, stop_rx) = watch::channel(false);

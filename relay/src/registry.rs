@@ -130,8 +130,6 @@ pub struct ModelSettings {
     pub idle_unload: Duration,
     /// A snapshot is stored every this many operations, so loading stays fast.
     pub snapshot_every: u64,
-    /// Capacity of a session's outbound queue, in frames.
-    pub outbox_capacity: usize,
 }
 
 struct Entry {
@@ -158,11 +156,6 @@ impl Registry {
             models: Mutex::new(HashMap::new()),
             next_handle: AtomicU32::new(1),
         })
-    }
-
-    /// The settings models run with.
-    pub fn settings(&self) -> &ModelSettings {
-        &self.settings
     }
 
     /// The task of model `id` (loading it if needed) and its handle.

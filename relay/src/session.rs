@@ -10,8 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tandem_core::protocol::{
-    decode_client, Auth, ClientMessage, ErrorCode, Hello, Limits, ModelHandle, RelayMessage,
-    Request, Response, Welcome, PROTOCOL_VERSION,
+    decode_client, Auth, ClientMessage, ErrorCode, Hello, ModelHandle, RelayMessage, Request,
+    Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{Op, ReferenceKey, ReferenceValue};
 use tokio::sync::{mpsc, oneshot};
@@ -820,28 +820,13 @@ impl Session {
                 .await;
         }
     }
-
-    /// Sends a response-less reply (used by requests that stream their answer).
-    pub fn reply(&self, message: &RelayMessage) {
-        let _ = self.member.outbox.try_send(frame(message));
-    }
-
-    /// Turns a store-level refusal into the session's view.
-    pub fn limits(&self) -> Limits {
-        self.relay.limits()
-    }
 }
-
-/// Keeps `Response` in scope for the requests module's signature.
-pub type RequestResult = Result<Response, RelayError>;
 
 /// A request not supported by this relay yet gets a clear error (and changes nothing).
 pub fn unsupported(request: &Request) -> RelayError {
-    let name = format!("{request:?}");
-    let name = name
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or("request")
-        .to_owned();
-    RelayError::InvalidRequest(format!("{name} is not available on this relay yet"))
+    use tandem_core::protocol::WireEnum;
+    RelayError::InvalidRequest(format!(
+        "{} is not available on this relay yet",
+        request.variant_name()
+    ))
 }
