@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tandem_core::{ElementId, Op, Value};
+use tandem_core::{Op, Value};
 use tandem_relay::test_client::TestClient;
 
 const CLIENTS: usize = 5;
@@ -233,5 +233,4 @@ async fn sigterm_finishes_what_is_in_flight_and_closes_with_going_away() {
             .to_string(),
         "x".repeat(200)
     );
-    let _ = ElementId::ROOT;
 }
