@@ -137,7 +137,7 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                     models.push(summary(meta));
                 }
             }
-            let total = offset + models.len() as u64;
+            let total = session.relay.store.count_models(&collection).await?;
             Ok(Response::ModelList { models, total })
         }
         Request::GetModelAtVersion {

@@ -182,6 +182,20 @@ async fn idle_models_leave_memory_and_come_back_intact() {
         metrics().await
     );
     let h = ada.open("docs", "idle").await.expect("reopen");
+    let listing = Request::ListModels {
+        collection: "docs".into(),
+        offset: 0,
+        limit: 10,
+        order_by: tandem_core::protocol::ModelOrder::Modified,
+        direction: tandem_core::protocol::SortDirection::Descending,
+    };
+    match ada.request(listing).await.expect("list") {
+        Response::ModelList { models, total } => {
+            assert_eq!(total, 1);
+            assert_eq!((models[0].id.as_str(), models[0].version), ("idle", 7));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
     assert_eq!(ada.replica(h).version(), 7);
     assert_eq!(
         ada.replica(h).model().to_json(),

@@ -718,6 +718,21 @@ async fn list_models(store: &dyn Store, run: &Run) {
         list(ModelOrder::Created, false, 5, 10).await.is_empty(),
         "list_models past the end is empty"
     );
+    assert_eq!(
+        store.count_models(&coll).await.unwrap(),
+        5,
+        "count_models counts this collection only"
+    );
+    assert_eq!(
+        store.count_models(&other).await.unwrap(),
+        1,
+        "count_models of another collection"
+    );
+    assert_eq!(
+        store.count_models(&run.id("l-none")).await.unwrap(),
+        0,
+        "count_models of an unknown collection"
+    );
     assert!(
         store
             .list_models(&run.id("l-none"), ModelOrder::Created, false, 0, 10)

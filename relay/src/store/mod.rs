@@ -197,6 +197,8 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         limit: u64,
     ) -> StoreResult<Vec<ModelMeta>>;
+    /// How many models a collection holds, for paged listings.
+    async fn count_models(&self, collection: &str) -> StoreResult<u64>;
     /// Deletes a model with its log, snapshots and permissions; returns whether it existed.
     async fn delete_model(&self, id: &str) -> StoreResult<bool>;
 

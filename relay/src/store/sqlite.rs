@@ -952,6 +952,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn count_models(&self, collection: &str) -> StoreResult<u64> {
+        let collection = collection.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM models WHERE collection = ?1")
+                .and_then(|mut s| s.query_row([&collection], |row| row.get::<_, i64>(0)))
+                .map(|n| n.max(0) as u64)
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn list_models(
         &self,
         collection: &str,
