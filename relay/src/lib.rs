@@ -108,6 +108,19 @@ impl Relay {
     }
 }
 
+/// Deletes expired reconnect tokens now and every hour, so the table does not grow forever.
+async fn purge_expired_tokens(store: Arc<dyn Store>) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3_600));
+    loop {
+        every_hour.tick().await;
+        match store.purge_reconnect_tokens(time::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tokens = n, "purged expired reconnect tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging reconnect tokens failed"),
+        }
+    }
+}
+
 fn jwt_keys(config: &Config) -> Result<JwtKeys, StartError> {
     let mut keys = JwtKeys::default();
     if let Some(secret) = &config.jwt_hs256_secret {
@@ -155,7 +168,9 @@ pub async fn run(
         creating_collections: tokio::sync::Mutex::new(()),
     });
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
+    let purger = tokio::spawn(purge_expired_tokens(relay.store.clone()));
     listener::serve(listener, relay.clone(), shutdown).await;
+    purger.abort();
     tracing::info!("shutting down: finishing what is in flight");
     let _ = stop.send(true);
     registry.drain().await;

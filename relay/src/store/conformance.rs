@@ -1162,6 +1162,36 @@ async fn reconnect_tokens(store: &dyn Store, run: &Run) {
         None,
         "an unknown token gives nobody"
     );
+    // Purging: far in the past, so that concurrent runs on one database keep their tokens.
+    let old = format!("token-old-{}", run.suffix).into_bytes();
+    let young = format!("token-young-{}", run.suffix).into_bytes();
+    store
+        .put_reconnect_token(&old, &user_a, -2_000_000)
+        .await
+        .unwrap();
+    store
+        .put_reconnect_token(&young, &user_a, -500_000)
+        .await
+        .unwrap();
+    store
+        .purge_reconnect_tokens(-1_000_000)
+        .await
+        .unwrap_or_else(|e| panic!("purge_reconnect_tokens failed: {e}"));
+    assert_eq!(
+        store.reconnect_token_user(&young, -600_000).await.unwrap(),
+        Some(user_a.clone()),
+        "a purge keeps tokens that had not expired"
+    );
+    assert_eq!(
+        store.reconnect_token_user(&old, -3_000_000).await.unwrap(),
+        None,
+        "a purge deletes expired tokens (even for a reader with an older clock)"
+    );
+    assert_eq!(
+        store.reconnect_token_user(&hash_b, 5_000).await.unwrap(),
+        Some(run.id("r-user-b")),
+        "a purge in the past leaves current tokens alone"
+    );
 }
 
 /// Two tasks race to append the same next version: exactly one wins, the other conflicts.

@@ -243,6 +243,8 @@ pub trait Store: Send + Sync + 'static {
         user_id: &str,
         expires_ms: i64,
     ) -> StoreResult<()>;
+    /// Deletes tokens that expired before `now_ms`; returns how many.
+    async fn purge_reconnect_tokens(&self, now_ms: i64) -> StoreResult<u64>;
     /// The user of an unexpired token.
     async fn reconnect_token_user(
         &self,

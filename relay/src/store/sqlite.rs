@@ -1270,6 +1270,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge_reconnect_tokens(&self, now_ms: i64) -> StoreResult<u64> {
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM reconnect_tokens WHERE expires_ms <= ?1")
+                .and_then(|mut s| s.execute(params![now_ms]))
+                .map(|n| n as u64)
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn reconnect_token_user(
         &self,
         token_hash: &[u8],
