@@ -385,16 +385,47 @@ async fn authenticate(
                         avatar_url: existing.avatar_url.clone(),
                         ..user
                     };
-                    if updated != existing {
-                        store.update_user(&updated).await?;
-                    }
+                    let updated = if updated == existing {
+                        updated
+                    } else {
+                        match store.update_user(&updated).await {
+                            Ok(()) => updated,
+                            // A new username taken by another account: keep the old one.
+                            Err(crate::store::StoreError::Exists(_)) => {
+                                let kept = User {
+                                    username: existing.username.clone(),
+                                    ..updated
+                                };
+                                store.update_user(&kept).await?;
+                                kept
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    };
                     return Ok((
                         relay.identity(updated, claims.groups).await?,
                         crate::ids::new_site(),
                     ));
                 }
                 None => {
-                    store.create_user(&user).await?;
+                    let user = match store.create_user(&user).await {
+                        Ok(()) => user,
+                        // The token's username belongs to another account: the JWT user is
+                        // known by its id instead.
+                        Err(crate::store::StoreError::Exists(_)) => {
+                            let user = User {
+                                username: user.id.clone(),
+                                ..user
+                            };
+                            store.create_user(&user).await.map_err(|_| {
+                                AuthError::InvalidToken(
+                                    "the token's user collides with another account".into(),
+                                )
+                            })?;
+                            user
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     return Ok((
                         relay.identity(user, claims.groups).await?,
                         crate::ids::new_site(),
