@@ -210,8 +210,10 @@ pub enum RelayMessage {
         /// The edit.
         op: Op,
     },
-    /// Other sessions' operations coalesced into one frame, in version order: what was queued
-    /// for a socket while it was busy.
+    /// Operations as sequenced and durably stored, in version order: what a model stored in one
+    /// commit. The relay encodes it once and sends the same bytes to every session with the
+    /// model open, the submitters included — a client recognises its own operations by origin
+    /// and sequence number, and they acknowledge them (`ClientModel::on_remote` does this).
     RemoteOps {
         /// The opened model.
         model: ModelHandle,
