@@ -339,15 +339,21 @@ async fn model_in(session: &Session, collection: &str, id: &str) -> Result<Model
 
 /// Like [`model_in`], and the session must be allowed to read it.
 async fn readable(session: &Session, collection: &str, id: &str) -> Result<ModelMeta, RelayError> {
+    readable_with(session, collection, id)
+        .await
+        .map(|(meta, _)| meta)
+}
+
+/// Like [`readable`], also returning the session's permissions on the model (read once).
+async fn readable_with(
+    session: &Session,
+    collection: &str,
+    id: &str,
+) -> Result<(ModelMeta, Permissions), RelayError> {
     let meta = model_in(session, collection, id).await?;
-    require(
-        permissions(session, &meta.collection, Some(&meta.id))
-            .await?
-            .read,
-        "read",
-        id,
-    )?;
-    Ok(meta)
+    let granted = permissions(session, &meta.collection, Some(&meta.id)).await?;
+    require(granted.read, "read", id)?;
+    Ok((meta, granted))
 }
 
 /// Makes sure a collection exists, creating it if the relay is configured to. Creation and the
@@ -432,8 +438,7 @@ async fn open(
     known_version: Option<u64>,
     created: bool,
 ) -> Result<(), RelayError> {
-    let meta = readable(session, collection, id).await?;
-    let granted = permissions(session, &meta.collection, Some(&meta.id)).await?;
+    let (meta, granted) = readable_with(session, collection, id).await?;
     // A model may unload between finding its task and the task receiving the request: retry.
     for _ in 0..3 {
         let (handle, tx) = session.relay.registry.get(&meta.id).await?;

@@ -432,33 +432,26 @@ impl Decode for u64 {
     }
 }
 
-impl Encode for u32 {
-    fn encode(&self, out: &mut Vec<u8>) {
-        write_varint(out, u64::from(*self));
-    }
+/// Unsigned integers narrower than the varint: encoded as a u64, checked when decoded.
+macro_rules! narrow_unsigned {
+    ($($ty:ty),*) => {$(
+        impl Encode for $ty {
+            fn encode(&self, out: &mut Vec<u8>) {
+                write_varint(out, *self as u64);
+            }
+        }
+
+        impl Decode for $ty {
+            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                let at = r.position();
+                let value = r.read_varint()?;
+                <$ty>::try_from(value).map_err(|_| DecodeError::IntegerOutOfRange { at, value })
+            }
+        }
+    )*};
 }
 
-impl Decode for u32 {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let at = r.position();
-        let value = r.read_varint()?;
-        u32::try_from(value).map_err(|_| DecodeError::IntegerOutOfRange { at, value })
-    }
-}
-
-impl Encode for usize {
-    fn encode(&self, out: &mut Vec<u8>) {
-        write_varint(out, *self as u64);
-    }
-}
-
-impl Decode for usize {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let at = r.position();
-        let value = r.read_varint()?;
-        usize::try_from(value).map_err(|_| DecodeError::IntegerOutOfRange { at, value })
-    }
-}
+narrow_unsigned!(u32, usize);
 
 impl Encode for i64 {
     fn encode(&self, out: &mut Vec<u8>) {
