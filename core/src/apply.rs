@@ -376,7 +376,6 @@ fn string_edit(
             text,
             ..
         } => {
-            rope.check_range(*index, *remove)?;
             let removed = if want_inverse {
                 Some(rope.remove(*index, *remove)?)
             } else {
