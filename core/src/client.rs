@@ -11,11 +11,14 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
+use crate::compose::{compose_into, push_composed};
 use crate::error::ModelError;
+use crate::id::IdGenerator;
 use crate::model::Model;
 use crate::op::Op;
 use crate::reference::{ReferenceKey, ReferenceValue};
 use crate::transform::transform_mut;
+use crate::undo::UndoStacks;
 
 /// A local operation the relay has not acknowledged yet.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,6 +137,51 @@ pub struct ClientModel {
     /// unacknowledged operations. Moving them through the local order instead could leave a
     /// cursor on the other side of concurrently inserted text than everyone else sees it.
     remote_refs: FxHashMap<(String, ReferenceKey), ReferenceValue>,
+    /// Whether a local string edit is composed into the previous operation while that one has
+    /// never been handed out (see [`crate::compose`]): a frame's typing then goes out as one
+    /// operation, and an offline session as runs.
+    compose_unsent: bool,
+    /// The highest sequence number ever handed out to be sent. Operations up to it may have
+    /// reached the relay, so nothing is composed into them.
+    last_handed_out: u64,
+    /// Local undo and redo of this client's own edits.
+    undo: UndoStacks,
+    /// The edits of an open batch: applied here, sent as one atomic compound when it ends.
+    batch: Option<Batch>,
+}
+
+/// The edits of an open batch and how to take them back.
+#[derive(Clone, Debug, Default)]
+struct Batch {
+    /// How many nested batches are open.
+    depth: usize,
+    /// The edits, in order.
+    ops: Vec<Op>,
+    /// Their inverses, in the same order.
+    inverses: Vec<Op>,
+}
+
+/// A remote operation as applied here, for change events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedRemote {
+    /// The origin of whoever made it.
+    pub origin: u64,
+    /// The relay version of the last of the operations it stands for (consecutive operations of
+    /// one origin may be composed into one).
+    pub version: u64,
+    /// The operation as applied to the local data.
+    pub op: Op,
+}
+
+/// Which undo stack an edit goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UndoRecord {
+    /// Not undoable (for example an edit the application makes on its own).
+    Skip,
+    /// A new undo step.
+    Step,
+    /// Part of the latest undo step (a run of typing).
+    Merge,
 }
 
 impl ClientModel {
@@ -151,7 +199,17 @@ impl ClientModel {
             local_refs: FxHashMap::default(),
             disposed: Vec::new(),
             remote_refs: FxHashMap::default(),
+            compose_unsent: false,
+            last_handed_out: 0,
+            undo: UndoStacks::default(),
+            batch: None,
         }
+    }
+
+    /// Turns composition of unsent string edits on or off (off by default: each submitted
+    /// operation keeps its own sequence number).
+    pub fn set_composing(&mut self, on: bool) {
+        self.compose_unsent = on;
     }
 
     /// Restores a replica from a cache: its data, version and unacknowledged operations (which
@@ -161,6 +219,8 @@ impl ClientModel {
         let next_seq = unacked.last().map_or(1, |u| u.seq + 1);
         ClientModel {
             next_seq,
+            // Any cached operation may have reached the relay before the cache was written.
+            last_handed_out: next_seq - 1,
             unacked: unacked.into(),
             online: false,
             ..ClientModel::new(model, version, origin)
@@ -206,7 +266,12 @@ impl ClientModel {
     /// Applies a local operation at once and queues it for the relay; returns its sequence
     /// number. An invalid operation changes nothing and returns the error.
     pub fn submit(&mut self, op: Op) -> Result<u64, ClientError> {
+        if self.batch.is_some() {
+            return self.submit_with_inverse(op).map(|(seq, _)| seq);
+        }
         self.model.apply(&op)?;
+        // An edit that is not undoable moves the undo steps like someone else's would.
+        self.undo.transform(&op);
         self.after_apply(&op);
         Ok(self.enqueue(op))
     }
@@ -215,10 +280,141 @@ impl ClientModel {
     pub fn submit_with_inverse(&mut self, op: Op) -> Result<(u64, Op), ClientError> {
         let inverse = self.model.apply_with_inverse(&op)?;
         self.after_apply(&op);
+        if let Some(batch) = &mut self.batch {
+            batch.ops.push(op);
+            batch.inverses.push(inverse.clone());
+            return Ok((self.next_seq, inverse));
+        }
         Ok((self.enqueue(op), inverse))
     }
 
+    /// Opens a batch (or a nested one): the edits submitted until the matching
+    /// [`ClientModel::end_batch`] apply at once, and go to the relay and the undo stack as one
+    /// atomic operation. No remote operation may be fed in while a batch is open.
+    pub fn begin_batch(&mut self) {
+        self.batch.get_or_insert_with(Batch::default).depth += 1;
+    }
+
+    /// Closes a batch; the outermost one queues its edits as one compound operation (nothing if
+    /// there were none) and returns its sequence number.
+    pub fn end_batch(&mut self) -> Option<u64> {
+        let batch = self.batch.as_mut()?;
+        batch.depth -= 1;
+        if batch.depth > 0 {
+            return None;
+        }
+        let batch = self.batch.take()?;
+        if batch.ops.is_empty() {
+            return None;
+        }
+        let inverse = Op::from_primitives(batch.inverses.into_iter().rev().collect());
+        self.undo.record(inverse, false);
+        Some(self.enqueue(Op::Compound(batch.ops)))
+    }
+
+    /// Takes back every edit of the open batch (all nesting levels) and closes it; returns the
+    /// operations that undid them, as applied, for change events.
+    pub fn abort_batch(&mut self) -> Vec<Op> {
+        let Some(batch) = self.batch.take() else {
+            return Vec::new();
+        };
+        let mut applied = Vec::with_capacity(batch.inverses.len());
+        for inverse in batch.inverses.into_iter().rev() {
+            // Each inverse applies to the data its edit left, which is the data now.
+            if self.model.apply(&inverse).is_ok() {
+                self.after_apply(&inverse);
+                applied.push(inverse);
+            }
+        }
+        applied
+    }
+
+    /// Like [`ClientModel::submit`], recording the inverse for [`ClientModel::undo`].
+    pub fn submit_undoable(&mut self, op: Op, record: UndoRecord) -> Result<u64, ClientError> {
+        if record == UndoRecord::Skip || self.batch.is_some() {
+            return self.submit(op);
+        }
+        let (seq, inverse) = self.submit_with_inverse(op)?;
+        self.undo.record(inverse, record == UndoRecord::Merge);
+        Ok(seq)
+    }
+
+    /// Undoes this client's latest undoable step that others' edits left something of, as a
+    /// new local operation; returns it as applied, or `None` when there is nothing to undo.
+    /// Subtrees it inserts again get fresh ids from `ids`.
+    pub fn undo(&mut self, ids: &mut IdGenerator) -> Result<Option<Op>, ClientError> {
+        let Some(op) = self.undo.take_undo(ids) else {
+            return Ok(None);
+        };
+        let Some((op, inverse)) = self.submit_what_applies(op) else {
+            return self.undo(ids);
+        };
+        self.undo.record_undone(inverse);
+        Ok(Some(op))
+    }
+
+    /// Redoes the latest undone step; returns it as applied, or `None` when there is nothing to
+    /// redo.
+    pub fn redo(&mut self, ids: &mut IdGenerator) -> Result<Option<Op>, ClientError> {
+        let Some(op) = self.undo.take_redo(ids) else {
+            return Ok(None);
+        };
+        let Some((op, inverse)) = self.submit_what_applies(op) else {
+            return self.redo(ids);
+        };
+        self.undo.record_redone(inverse);
+        Ok(Some(op))
+    }
+
+    /// Applies and queues the parts of an undo or redo step that still apply, as one operation;
+    /// returns it and its inverse, or `None` if nothing applied. Concurrent edits can leave a
+    /// part of a step without meaning (a position in text that another part restored as it
+    /// was); the rest is still undone, and what is sent is exactly what applied here.
+    fn submit_what_applies(&mut self, op: Op) -> Option<(Op, Op)> {
+        if let Ok((_, inverse)) = self.submit_with_inverse(op.clone()) {
+            return Some((op, inverse));
+        }
+        let mut applied = Vec::new();
+        let mut inverses = Vec::new();
+        for part in op.into_primitives() {
+            if let Ok(inverse) = self.model.apply_with_inverse(&part) {
+                applied.push(part);
+                inverses.push(inverse);
+            }
+        }
+        if applied.is_empty() {
+            return None;
+        }
+        let op = Op::from_primitives(applied);
+        self.after_apply(&op);
+        let inverse = Op::from_primitives(inverses.into_iter().rev().collect());
+        if let Some(batch) = &mut self.batch {
+            batch.ops.push(op.clone());
+            batch.inverses.push(inverse.clone());
+        } else {
+            self.enqueue(op.clone());
+        }
+        Some((op, inverse))
+    }
+
+    /// Whether [`ClientModel::undo`] has a step to undo.
+    pub fn can_undo(&self) -> bool {
+        self.undo.can_undo()
+    }
+
+    /// Whether [`ClientModel::redo`] has a step to redo.
+    pub fn can_redo(&self) -> bool {
+        self.undo.can_redo()
+    }
+
     fn enqueue(&mut self, op: Op) -> u64 {
+        if self.compose_unsent {
+            if let Some(last) = self.unacked.back_mut() {
+                if last.seq > self.last_handed_out && compose_into(&mut last.op, &op) {
+                    return last.seq;
+                }
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.unacked.push_back(Unacked {
@@ -265,6 +461,9 @@ impl ClientModel {
         }
         let first_unsent = self.sent;
         self.sent = self.unacked.len();
+        if let Some(last) = self.unacked.back() {
+            self.last_handed_out = self.last_handed_out.max(last.seq);
+        }
         for u in self.unacked.range_mut(first_unsent..) {
             // Unsent operations were transformed against every remote operation received, so
             // they apply to the current version (after the earlier unacknowledged ones).
@@ -278,15 +477,7 @@ impl ClientModel {
 
     /// The relay acknowledged the oldest operation in flight as `version`.
     pub fn on_ack(&mut self, seq: u64, version: u64) -> Result<(), ClientError> {
-        self.acknowledge(seq, version)?;
-        if self.unacked.is_empty() {
-            for r in self.local_refs.values_mut() {
-                if std::mem::take(&mut r.diverged) && r.shared {
-                    r.dirty = true;
-                }
-            }
-        }
-        Ok(())
+        self.acknowledge(seq, version)
     }
 
     fn acknowledge(&mut self, seq: u64, version: u64) -> Result<(), ClientError> {
@@ -307,6 +498,13 @@ impl ClientModel {
         }
         self.sent = self.sent.saturating_sub(1);
         self.version = version;
+        if self.unacked.is_empty() {
+            for r in self.local_refs.values_mut() {
+                if std::mem::take(&mut r.diverged) && r.shared {
+                    r.dirty = true;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -330,6 +528,103 @@ impl ClientModel {
                 got: version,
             });
         }
+        let applied = self.apply_remote(op)?;
+        self.version = version;
+        Ok(applied)
+    }
+
+    /// Feeds operations the relay sequenced, `(version, origin, seq, op)` in version order, as
+    /// [`ClientModel::on_remote`] does one by one, but composing consecutive string edits of
+    /// one origin first when that is sound (see `apply_run`): catching up on a long stretch of
+    /// others' typing after an offline session then transforms runs against runs instead of
+    /// keystrokes against keystrokes. Returns what was applied, run by run.
+    pub fn on_remote_batch(
+        &mut self,
+        ops: impl IntoIterator<Item = (u64, u64, u64, Op)>,
+    ) -> Result<Vec<AppliedRemote>, ClientError> {
+        let mut applied = Vec::new();
+        // Consecutive operations of one other origin, with their versions.
+        let mut run: Option<(u64, Vec<(u64, Op)>)> = None;
+        for (version, origin, seq, op) in ops {
+            if origin == self.origin {
+                if let Some((origin, ops)) = run.take() {
+                    self.apply_run(origin, ops, &mut applied)?;
+                }
+                self.acknowledge(seq, version)?;
+                continue;
+            }
+            let last = run.as_ref().and_then(|(_, ops)| ops.last());
+            let expected = last.map_or(self.version, |(v, _)| *v) + 1;
+            if version != expected {
+                return Err(ClientError::VersionGap {
+                    expected,
+                    got: version,
+                });
+            }
+            match &mut run {
+                Some((run_origin, ops)) if *run_origin == origin => ops.push((version, op)),
+                _ => {
+                    if let Some((origin, ops)) = run.take() {
+                        self.apply_run(origin, ops, &mut applied)?;
+                    }
+                    run = Some((origin, vec![(version, op)]));
+                }
+            }
+        }
+        if let Some((origin, ops)) = run {
+            self.apply_run(origin, ops, &mut applied)?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies a run of one origin's operations, composed or not. Composing is only sound while
+    /// no unacknowledged operation has been handed out: the relay transforms operations it
+    /// received against the run one by one, and at equal positions the outcome can differ from
+    /// a transformation against the composed run, whereas operations it has never seen arrive
+    /// already transformed.
+    fn apply_run(
+        &mut self,
+        origin: u64,
+        ops: Vec<(u64, Op)>,
+        applied: &mut Vec<AppliedRemote>,
+    ) -> Result<(), ClientError> {
+        let Some(&(last_version, _)) = ops.last() else {
+            return Ok(());
+        };
+        let in_flight = self
+            .unacked
+            .front()
+            .is_some_and(|u| u.seq <= self.last_handed_out);
+        if in_flight {
+            for (version, op) in ops {
+                let op = self.apply_remote(op)?;
+                self.version = version;
+                applied.push(AppliedRemote {
+                    origin,
+                    version,
+                    op,
+                });
+            }
+            return Ok(());
+        }
+        let mut composed: Vec<Op> = Vec::new();
+        for (_, op) in ops {
+            push_composed(&mut composed, op);
+        }
+        for op in composed {
+            let op = self.apply_remote(op)?;
+            applied.push(AppliedRemote {
+                origin,
+                version: last_version,
+                op,
+            });
+        }
+        self.version = last_version;
+        Ok(())
+    }
+
+    /// Applies another client's operation, in the relay's form, after the unacknowledged ones.
+    fn apply_remote(&mut self, op: Op) -> Result<Op, ClientError> {
         self.move_remote_refs(&op);
         if !self.unacked.is_empty() {
             // The relay moves this client's references through the same operations in another
@@ -351,7 +646,7 @@ impl ClientModel {
             transform_mut(&mut pending.op, &mut incoming);
         }
         self.model.apply(&incoming).map_err(ClientError::Diverged)?;
-        self.version = version;
+        self.undo.transform(&incoming);
         self.after_apply(&incoming);
         Ok(incoming)
     }
@@ -684,5 +979,101 @@ mod tests {
         restored.on_resynced();
         assert_eq!(sent(&mut restored), [(1, 0), (2, 0)]);
         assert_eq!(text(&restored), "rqabc");
+    }
+
+    #[test]
+    fn unsent_typing_composes_but_nothing_composes_into_what_was_handed_out() {
+        let mut c = client();
+        c.set_composing(true);
+        assert_eq!(c.submit(insert(3, "d")).unwrap(), 1);
+        assert_eq!(
+            c.submit(insert(4, "e")).unwrap(),
+            1,
+            "composed into the first"
+        );
+        assert_eq!(sent(&mut c), [(1, 0)]);
+        assert_eq!(
+            c.submit(insert(5, "f")).unwrap(),
+            2,
+            "the first may have reached the relay"
+        );
+        c.on_disconnect();
+        assert_eq!(
+            c.submit(insert(6, "g")).unwrap(),
+            2,
+            "never handed out: composes offline"
+        );
+        c.on_resynced();
+        let out = c.take_outgoing();
+        assert_eq!(out.ops.len(), 2);
+        assert_eq!(out.ops[1].op, insert(5, "fg"));
+        assert_eq!(text(&c), "abcdefg");
+    }
+
+    #[test]
+    fn a_batch_goes_out_and_undoes_as_one_operation_and_an_aborted_one_leaves_nothing() {
+        let mut c = client();
+        let mut ids = IdGenerator::new(9);
+        c.begin_batch();
+        c.submit_undoable(insert(0, "x"), UndoRecord::Step).unwrap();
+        c.begin_batch();
+        c.submit(insert(4, "y")).unwrap();
+        assert_eq!(c.end_batch(), None, "the inner batch only nests");
+        assert!(
+            c.take_outgoing().ops.is_empty(),
+            "nothing leaves while the batch is open"
+        );
+        assert_eq!(c.end_batch(), Some(1));
+        let out = c.take_outgoing();
+        assert_eq!(out.ops.len(), 1);
+        assert_eq!(
+            out.ops[0].op,
+            Op::Compound(vec![insert(0, "x"), insert(4, "y")])
+        );
+        assert_eq!(text(&c), "xabcy");
+        c.undo(&mut ids).unwrap();
+        assert_eq!(text(&c), "abc", "one undo step");
+        c.begin_batch();
+        c.submit(insert(0, "1")).unwrap();
+        c.submit(insert(0, "2")).unwrap();
+        assert_eq!(c.abort_batch().len(), 2);
+        assert_eq!(text(&c), "abc");
+        assert_eq!(c.end_batch(), None);
+        assert_eq!(c.take_outgoing().ops.len(), 1, "only the undo");
+    }
+
+    #[test]
+    fn a_remote_batch_composes_runs_of_one_origin_once_nothing_is_in_flight() {
+        let mut c = client();
+        c.submit(insert(0, ">")).unwrap();
+        sent(&mut c);
+        c.on_disconnect();
+        let replay = vec![
+            (1, 70, 1, insert(3, "x")),
+            (2, 70, 2, insert(4, "y")),
+            (3, c.origin(), 1, insert(0, ">")),
+            (4, 70, 3, insert(6, "z")),
+            (5, 70, 4, insert(7, "q")),
+            (6, 80, 1, insert(8, "w")),
+        ];
+        let applied = c.on_remote_batch(replay).unwrap();
+        let versions: Vec<u64> = applied.iter().map(|a| a.version).collect();
+        assert_eq!(
+            versions,
+            [1, 2, 5, 6],
+            "one by one while '>' is in flight, then composed runs"
+        );
+        assert_eq!(applied[2].op, insert(6, "zq"));
+        assert!(c.is_settled());
+        assert_eq!(c.version(), 6);
+        assert_eq!(text(&c), ">abcxyzqw");
+        let gap = c.on_remote_batch([(8, 70, 5, insert(0, "!"))]);
+        assert_eq!(
+            gap,
+            Err(ClientError::VersionGap {
+                expected: 7,
+                got: 8
+            })
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 mod apply;
 pub mod client;
+pub mod compose;
 pub mod error;
 pub mod id;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod rope;
 pub mod server;
 pub mod testing;
 pub mod transform;
+pub mod undo;
 pub mod value;
 
 pub use error::ModelError;

@@ -130,6 +130,43 @@ impl Op {
         })
     }
 
+    /// The element this operation edits, to rewrite it; `None` for a compound.
+    pub fn target_mut(&mut self) -> Option<&mut ElementId> {
+        Some(match self {
+            Op::StringInsert { id, .. }
+            | Op::StringRemove { id, .. }
+            | Op::StringSplice { id, .. }
+            | Op::StringSet { id, .. }
+            | Op::ArrayInsert { id, .. }
+            | Op::ArrayRemove { id, .. }
+            | Op::ArrayReplace { id, .. }
+            | Op::ArrayMove { id, .. }
+            | Op::ArraySet { id, .. }
+            | Op::ObjectAdd { id, .. }
+            | Op::ObjectSet { id, .. }
+            | Op::ObjectRemove { id, .. }
+            | Op::ObjectSetAll { id, .. }
+            | Op::NumberAdd { id, .. }
+            | Op::NumberSet { id, .. }
+            | Op::BooleanSet { id, .. }
+            | Op::DateSet { id, .. } => id,
+            Op::Compound(_) => return None,
+        })
+    }
+
+    /// The new subtrees this operation inserts (none for a compound: see its parts).
+    pub fn nodes_mut(&mut self) -> Vec<&mut Node> {
+        match self {
+            Op::ArrayInsert { value, .. }
+            | Op::ArrayReplace { value, .. }
+            | Op::ObjectAdd { value, .. }
+            | Op::ObjectSet { value, .. } => vec![value],
+            Op::ArraySet { value, .. } => value.iter_mut().collect(),
+            Op::ObjectSetAll { value, .. } => value.iter_mut().map(|(_, node)| node).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Flattens nested compounds into a list of primitive operations, in application order.
     pub fn into_primitives(self) -> Vec<Op> {
         let mut out = Vec::new();

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use tandem_core::client::{ClientModel, ReferenceUpdate, Unacked};
+use tandem_core::client::{ClientModel, ReferenceUpdate, Unacked, UndoRecord};
 use tandem_core::server::{Accepted, Sequencer};
 use tandem_core::testing::{random_op, random_reference, Rng};
 use tandem_core::{IdGenerator, Model, Op, ReferenceKey, ReferenceValue, Value};
@@ -47,6 +47,9 @@ struct SimClient {
     replica: ClientModel,
     ids: IdGenerator,
     session: String,
+    /// Odd clients work as the WebAssembly client does: unsent string edits compose, edits are
+    /// undoable (and randomly undone and redone), and remote operations arrive in batches.
+    like_browser: bool,
     online: bool,
     up: VecDeque<Up>,
     down: VecDeque<Down>,
@@ -76,8 +79,11 @@ impl Simulation {
         let clients = (0..clients)
             .map(|i| {
                 let origin = 100 + i as u64;
+                let mut replica = ClientModel::new(model.clone(), 0, origin);
+                replica.set_composing(i % 2 == 1);
                 SimClient {
-                    replica: ClientModel::new(model.clone(), 0, origin),
+                    replica,
+                    like_browser: i % 2 == 1,
                     ids: IdGenerator::new(origin),
                     session: format!("session-{i}"),
                     online: true,
@@ -107,13 +113,30 @@ impl Simulation {
 
     fn local_edit(&mut self, c: usize) {
         let client = &mut self.clients[c];
+        if client.like_browser && self.rng.chance(0.15) {
+            let result = if self.rng.chance(0.6) {
+                client.replica.undo(&mut client.ids)
+            } else {
+                client.replica.redo(&mut client.ids)
+            };
+            result.expect("undo and redo apply");
+            self.maybe_flush(c);
+            return;
+        }
         let Some(op) = random_op(client.replica.model(), &mut self.rng, &mut client.ids) else {
             return;
         };
-        client
-            .replica
-            .submit(op)
-            .expect("generated operations are valid");
+        if client.like_browser {
+            let record = match self.rng.below(3) {
+                0 => UndoRecord::Skip,
+                1 => UndoRecord::Step,
+                _ => UndoRecord::Merge,
+            };
+            client.replica.submit_undoable(op, record)
+        } else {
+            client.replica.submit(op)
+        }
+        .expect("generated operations are valid");
         self.maybe_flush(c);
     }
 
@@ -231,6 +254,29 @@ impl Simulation {
                 origin,
                 seq,
                 op,
+            } if client.like_browser => {
+                let mut batch = vec![(version, origin, seq, op)];
+                while let Some(Down::Remote { .. }) = client.down.front() {
+                    if let Some(Down::Remote {
+                        version,
+                        origin,
+                        seq,
+                        op,
+                    }) = client.down.pop_front()
+                    {
+                        batch.push((version, origin, seq, op));
+                    }
+                }
+                client
+                    .replica
+                    .on_remote_batch(batch)
+                    .expect("remote ops apply");
+            }
+            Down::Remote {
+                version,
+                origin,
+                seq,
+                op,
             } => {
                 client
                     .replica
@@ -285,7 +331,22 @@ impl Simulation {
             .map(|(s, k, v)| (s.to_owned(), k.clone(), v.clone()))
             .collect();
         let client = &mut self.clients[c];
-        for s in missed {
+        let missed_one_by_one = if client.like_browser {
+            Vec::new()
+        } else {
+            missed.clone()
+        };
+        if client.like_browser {
+            client
+                .replica
+                .on_remote_batch(
+                    missed
+                        .into_iter()
+                        .map(|s| (s.version, s.origin, s.seq, s.op)),
+                )
+                .expect("replay applies");
+        }
+        for s in missed_one_by_one {
             client
                 .replica
                 .on_remote(s.version, s.origin, s.seq, s.op)
