@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# The WebAssembly client and the npm package the demo uses.
+scripts/build-wasm.sh
 exec cargo run --release -p tandem-relay -- "$@"

@@ -12,14 +12,26 @@ step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 step "the core stays pure: it builds for WebAssembly"
 cargo build -p tandem-core --target wasm32-unknown-unknown
+step "the WebAssembly client and the npm package (with its gzipped size)"
+scripts/build-wasm.sh
 step "tests"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+nodelog=$(mktemp)
+trap 'rm -f "$log" "$nodelog"' EXIT
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+step "npm package tests (Node and headless Chromium, against real relays)"
+cargo build -p tandem-relay --bin tandem-relay
+(cd npm && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$nodelog" test/*.test.mjs)
+node_status=$?
 set -e
 sum() { grep '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+node_sum() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$nodelog" | awk '{ n += $1 } END { print n + 0 }'; }
+passed=$(( $(sum passed) + $(node_sum pass) ))
+failed=$(( $(sum failed) + $(node_sum fail) + $(node_sum cancelled) ))
+skipped=$(( $(sum ignored) + $(node_sum skipped) + $(node_sum todo) ))
 echo
-echo "tests: $(sum passed) passed, $(sum failed) failed, $(sum ignored) skipped"
-exit "$status"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] && [ "$node_status" -eq 0 ]

@@ -144,6 +144,9 @@ pub struct ClientModel {
     /// The highest sequence number ever handed out to be sent. Operations up to it may have
     /// reached the relay, so nothing is composed into them.
     last_handed_out: u64,
+    /// Origins this replica submitted under before (a session that could not resume got a new
+    /// site): their operations, replayed in a resync, are its own too.
+    former_origins: Vec<u64>,
     /// Local undo and redo of this client's own edits.
     undo: UndoStacks,
     /// The edits of an open batch: applied here, sent as one atomic compound when it ends.
@@ -201,6 +204,7 @@ impl ClientModel {
             remote_refs: FxHashMap::default(),
             compose_unsent: false,
             last_handed_out: 0,
+            former_origins: Vec::new(),
             undo: UndoStacks::default(),
             batch: None,
         }
@@ -246,6 +250,25 @@ impl ClientModel {
     /// This client's origin.
     pub fn origin(&self) -> u64 {
         self.origin
+    }
+
+    /// Submits under `origin` from now on (a new session that could not resume the old one),
+    /// still recognising operations made under the former ones as its own.
+    pub fn adopt_origin(&mut self, origin: u64) {
+        if origin != self.origin {
+            self.former_origins.retain(|o| *o != origin);
+            self.former_origins.push(self.origin);
+            self.origin = origin;
+        }
+    }
+
+    /// The origins this replica submitted under before, oldest first (what a cache stores).
+    pub fn former_origins(&self) -> &[u64] {
+        &self.former_origins
+    }
+
+    fn is_own(&self, origin: u64) -> bool {
+        origin == self.origin || self.former_origins.contains(&origin)
     }
 
     /// The unacknowledged local operations, oldest first (what a cache stores).
@@ -518,7 +541,7 @@ impl ClientModel {
         seq: u64,
         op: Op,
     ) -> Result<Op, ClientError> {
-        if origin == self.origin {
+        if self.is_own(origin) {
             self.acknowledge(seq, version)?;
             return Ok(Op::noop());
         }
@@ -546,7 +569,7 @@ impl ClientModel {
         // Consecutive operations of one other origin, with their versions.
         let mut run: Option<(u64, Vec<(u64, Op)>)> = None;
         for (version, origin, seq, op) in ops {
-            if origin == self.origin {
+            if self.is_own(origin) {
                 if let Some((origin, ops)) = run.take() {
                     self.apply_run(origin, ops, &mut applied)?;
                 }
@@ -1075,5 +1098,20 @@ mod tests {
                 got: 8
             })
         );
+    }
+
+    #[test]
+    fn operations_made_under_a_former_origin_count_as_own() {
+        let mut c = client();
+        c.submit(insert(0, "a")).unwrap();
+        sent(&mut c);
+        c.on_disconnect();
+        c.adopt_origin(99);
+        c.submit(insert(0, "b")).unwrap();
+        c.on_remote_batch([(1, 7, 1, insert(0, "a"))]).unwrap();
+        c.on_resynced();
+        assert_eq!(sent(&mut c), [(2, 1)], "only the new one goes out");
+        assert_eq!(c.former_origins(), [7]);
+        assert_eq!(text(&c), "baabc");
     }
 }

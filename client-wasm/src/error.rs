@@ -1,0 +1,68 @@
+//! The engine's errors, turned into JavaScript `Error`s with a stable `code` property (the
+//! package wraps them into `TandemError`).
+
+use tandem_core::client::ClientError;
+use tandem_core::protocol::DecodeError;
+use tandem_core::ModelError;
+use wasm_bindgen::JsValue;
+
+/// Why an engine call failed. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The local model id names no open model.
+    #[error("model {0} is not open")]
+    NotOpen(u32),
+    /// The element handle names no element of the model (it was removed).
+    #[error("the element is no longer in the model")]
+    Detached,
+    /// The element is of another type than the call needs.
+    #[error("the element is a {actual}, not a {expected}")]
+    WrongType {
+        expected: &'static str,
+        actual: &'static str,
+    },
+    /// A local edit the data model refuses.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The replica's state machine refused a message.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A frame from the relay that does not decode.
+    #[error("malformed frame from the relay: {0}")]
+    Decode(#[from] DecodeError),
+    /// An argument that is not what the call takes.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl EngineError {
+    /// The stable code JavaScript sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::NotOpen(_) => "not_open",
+            EngineError::Detached => "detached",
+            EngineError::WrongType { .. } => "wrong_type",
+            EngineError::Model(e) => e.code(),
+            EngineError::Client(e) => e.code(),
+            EngineError::Decode(_) => "malformed_message",
+            EngineError::InvalidArgument(_) => "invalid_argument",
+        }
+    }
+
+    /// An invalid-argument error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        EngineError::InvalidArgument(message.into())
+    }
+}
+
+impl From<EngineError> for JsValue {
+    fn from(e: EngineError) -> Self {
+        let error = js_sys::Error::new(&e.to_string());
+        // Setting a property on a fresh Error object cannot fail.
+        let _ = js_sys::Reflect::set(&error, &"code".into(), &e.code().into());
+        error.into()
+    }
+}
+
+/// What engine calls return.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,789 @@
+//! Open models: reading their elements and editing them, by element handle.
+//!
+//! JavaScript names elements by handles, small numbers the engine hands out per model, because
+//! element ids hold 64-bit sites that JavaScript numbers cannot carry exactly and passing text
+//! on every keystroke would cost. Handles stay valid while the model is open; an element that
+//! is removed keeps its handle and reads as detached.
+
+use rustc_hash::FxHashMap;
+use serde_json::Value as Json;
+use tandem_core::client::{ClientModel, Unacked, UndoRecord};
+use tandem_core::protocol::{decode_frame, encode_frame, Collaborator, Limits};
+use tandem_core::{ElementId, ElementKind, IdGenerator, Model, Node, Op, PathSegment, Value};
+use wasm_bindgen::prelude::*;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::events::Events;
+use crate::interop::{index, kind_name, op_json, value_from_json};
+
+/// How long after a string edit another edit of the same string joins its undo step.
+const UNDO_MERGE_MS: f64 = 1000.0;
+
+/// One open model on this client.
+pub struct LocalModel {
+    /// Its collection.
+    pub collection: String,
+    /// Its id in the collection.
+    pub id: String,
+    /// The replica: data, unacknowledged edits, references, undo stacks.
+    pub client: ClientModel,
+    /// The relay's handle for it on the current connection; `None` while offline.
+    pub handle: Option<u32>,
+    /// Whether a long catch-up is streaming in (nothing is sent until it ends).
+    pub resyncing: bool,
+    /// The other sessions that have it open.
+    pub collaborators: Vec<Collaborator>,
+    /// Element id by handle.
+    elements: Vec<ElementId>,
+    /// Handle by element id.
+    handles: FxHashMap<ElementId, u32>,
+    /// The string last edited and when, to group typing into one undo step.
+    last_edit: Option<(ElementId, f64)>,
+    /// Set by `undoBoundary`: the next edit starts a new undo step.
+    boundary: bool,
+}
+
+impl LocalModel {
+    /// A model opened on this connection (`handle`) or restored from a cache (`None`).
+    pub fn new(collection: String, id: String, client: ClientModel, handle: Option<u32>) -> Self {
+        LocalModel {
+            collection,
+            id,
+            client,
+            handle,
+            resyncing: false,
+            collaborators: Vec::new(),
+            elements: Vec::new(),
+            handles: FxHashMap::default(),
+            last_edit: None,
+            boundary: false,
+        }
+    }
+
+    /// The handle of an element, handing out a new one the first time.
+    pub fn handle_of(&mut self, id: ElementId) -> u32 {
+        if let Some(h) = self.handles.get(&id) {
+            return *h;
+        }
+        let h = self.elements.len() as u32;
+        self.elements.push(id);
+        self.handles.insert(id, h);
+        h
+    }
+
+    /// The element a handle names, if it is still in the data.
+    pub fn element(&self, handle: u32) -> Result<ElementId> {
+        let id = *self
+            .elements
+            .get(handle as usize)
+            .ok_or(EngineError::Detached)?;
+        if self.client.model().contains(id) {
+            Ok(id)
+        } else {
+            Err(EngineError::Detached)
+        }
+    }
+
+    /// The handles of an element and its ancestors, the element first.
+    pub fn ancestry(&mut self, id: ElementId) -> Vec<u32> {
+        let mut out = vec![self.handle_of(id)];
+        let mut at = id;
+        while let Some(parent) = self.client.model().parent(at) {
+            out.push(self.handle_of(parent));
+            at = parent;
+        }
+        out
+    }
+
+    fn kind(&self, handle: u32) -> Result<(ElementId, ElementKind)> {
+        let id = self.element(handle)?;
+        let kind = self.client.model().kind(id).ok_or(EngineError::Detached)?;
+        Ok((id, kind))
+    }
+
+    fn expect(&self, handle: u32, expected: ElementKind) -> Result<ElementId> {
+        let (id, kind) = self.kind(handle)?;
+        if kind == expected {
+            Ok(id)
+        } else {
+            Err(EngineError::WrongType {
+                expected: kind_name(expected),
+                actual: kind_name(kind),
+            })
+        }
+    }
+
+    /// Applies a local edit and queues it; string edits in quick succession share an undo step.
+    fn edit(&mut self, op: Op) -> Result<()> {
+        let target = op.target();
+        let is_text = matches!(
+            op,
+            Op::StringInsert { .. } | Op::StringRemove { .. } | Op::StringSplice { .. }
+        );
+        let now = js_sys::Date::now();
+        let merge = is_text
+            && !std::mem::take(&mut self.boundary)
+            && self
+                .last_edit
+                .is_some_and(|(id, at)| Some(id) == target && now - at < UNDO_MERGE_MS);
+        let record = if merge {
+            UndoRecord::Merge
+        } else {
+            UndoRecord::Step
+        };
+        self.client.submit_undoable(op, record)?;
+        self.last_edit = match (is_text, target) {
+            (true, Some(id)) => Some((id, now)),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// The cache entry: everything needed to reopen the model offline and resend its edits.
+    pub fn cache_entry(&self, ids: &IdGenerator) -> Vec<u8> {
+        let unacked: Vec<(u64, (u64, Op))> = self
+            .client
+            .unacked()
+            .map(|u| (u.seq, (u.context_version, u.op.clone())))
+            .collect();
+        let header = (
+            (self.collection.clone(), self.id.clone()),
+            (self.client.version(), self.client.origin()),
+        );
+        let ids = (ids.site(), ids.next_counter());
+        let entry = (
+            (header, (self.client.former_origins().to_vec(), ids)),
+            (self.client.model().to_node(), unacked),
+        );
+        encode_frame(&entry)
+    }
+}
+
+/// The shape of a cache entry (see [`LocalModel::cache_entry`]).
+type CacheEntry = (
+    (((String, String), (u64, u64)), (Vec<u64>, (u64, u64))),
+    (Node, Vec<(u64, (u64, Op))>),
+);
+
+#[wasm_bindgen]
+impl Engine {
+    /// A model restored from a cache entry, offline until a `reopen` request brings it up to
+    /// date; returns its local id.
+    pub fn restore(&mut self, entry: &[u8]) -> Result<u32, JsValue> {
+        let ((((collection, id), (version, origin)), (former, (site, next))), (node, unacked)): CacheEntry =
+            decode_frame(entry, &Limits::DEFAULT).map_err(EngineError::from)?;
+        let model = Model::new(node).map_err(EngineError::from)?;
+        let unacked = unacked
+            .into_iter()
+            .map(|(seq, (context_version, op))| Unacked {
+                seq,
+                context_version,
+                op,
+            })
+            .collect();
+        let mut client = ClientModel::restore(model, version, origin, unacked);
+        for o in former {
+            client.adopt_origin(o);
+        }
+        client.adopt_origin(origin);
+        if let Some(site) = self.session_site() {
+            // Restored while connected: its edits go out under this session's site.
+            client.adopt_origin(site);
+        }
+        client.set_composing(true);
+        if self.ids.site() == 0 || self.ids.site() == site && self.ids.next_counter() < next {
+            // Keep making ids after the cached ones if the session resumes the same site.
+            self.ids = IdGenerator::resume(site, next);
+        }
+        Ok(self.add_model(LocalModel::new(collection, id, client, None)))
+    }
+
+    /// The cache entry of an open model (see `restore`).
+    #[wasm_bindgen(js_name = cacheEntry)]
+    pub fn cache_entry(&self, local: u32) -> Result<Vec<u8>, JsValue> {
+        Ok(self.model(local)?.cache_entry(&self.ids))
+    }
+
+    /// Closes a model locally (after the relay confirmed, or when offline).
+    #[wasm_bindgen(js_name = forget)]
+    pub fn forget(&mut self, local: u32) {
+        self.drop_model(local);
+    }
+
+    /// The relay handle of an open model, if it is online (for close requests).
+    #[wasm_bindgen(js_name = relayHandle)]
+    pub fn relay_handle(&self, local: u32) -> Option<u32> {
+        self.model(local).ok().and_then(|m| m.handle)
+    }
+
+    /// The model's collection and id, as JSON `[collection, id]`.
+    pub fn identity(&self, local: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        Ok(Json::from(vec![m.collection.clone(), m.id.clone()]).to_string())
+    }
+
+    /// The last relay version applied locally.
+    pub fn version(&self, local: u32) -> Result<f64, JsValue> {
+        Ok(self.model(local)?.client.version() as f64)
+    }
+
+    /// Whether the model's every local edit was acknowledged.
+    #[wasm_bindgen(js_name = modelSettled)]
+    pub fn model_settled(&self, local: u32) -> Result<bool, JsValue> {
+        Ok(self.model(local)?.client.is_settled())
+    }
+
+    /// The other sessions with the model open, as JSON.
+    pub fn collaborators(&self, local: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        let list: Vec<Json> = m
+            .collaborators
+            .iter()
+            .map(crate::interop::collaborator_json)
+            .collect();
+        Ok(Json::from(list).to_string())
+    }
+
+    /// The whole data as JSON.
+    #[wasm_bindgen(js_name = toJson)]
+    pub fn to_json(&self, local: u32) -> Result<String, JsValue> {
+        Ok(self.model(local)?.client.model().to_json().to_string())
+    }
+
+    /// Bytes the model's data takes in memory (an estimate).
+    #[wasm_bindgen(js_name = memSize)]
+    pub fn mem_size(&self, local: u32) -> Result<f64, JsValue> {
+        Ok(self.model(local)?.client.model().mem_size() as f64)
+    }
+
+    /// The root element's handle.
+    pub fn root(&mut self, local: u32) -> Result<u32, JsValue> {
+        let m = self.model_mut(local)?;
+        let root = m.client.model().root();
+        Ok(m.handle_of(root))
+    }
+
+    /// The handle of the element at `path` (JSON array of keys and indices).
+    #[wasm_bindgen(js_name = elementAt)]
+    pub fn element_at(&mut self, local: u32, path: &str) -> Result<u32, JsValue> {
+        let json: Json = serde_json::from_str(path)
+            .map_err(|e| EngineError::invalid(format!("path is not JSON: {e}")))?;
+        let segments = json
+            .as_array()
+            .ok_or_else(|| EngineError::invalid("a path is an array of keys and indices"))?
+            .iter()
+            .map(|s| match s {
+                Json::String(k) => Ok(PathSegment::Key(k.clone())),
+                Json::Number(n) => Ok(PathSegment::Index(index(n.as_f64().unwrap_or(-1.0))?)),
+                _ => Err(EngineError::invalid("a path holds keys and indices")),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let m = self.model_mut(local)?;
+        let id = m
+            .client
+            .model()
+            .element_at(&segments)
+            .map_err(EngineError::from)?;
+        Ok(m.handle_of(id))
+    }
+
+    /// The element's type name, or `"detached"`.
+    pub fn kind(&self, local: u32, element: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        Ok(match m.kind(element) {
+            Ok((_, kind)) => kind_name(kind).to_owned(),
+            Err(_) => "detached".to_owned(),
+        })
+    }
+
+    /// The element's id as text (`site:counter`).
+    #[wasm_bindgen(js_name = elementId)]
+    pub fn element_id(&self, local: u32, element: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        let id = m
+            .elements
+            .get(element as usize)
+            .ok_or(EngineError::Detached)?;
+        Ok(id.to_string())
+    }
+
+    /// The parent's handle, or `None` for the root or a detached element.
+    pub fn parent(&mut self, local: u32, element: u32) -> Result<Option<u32>, JsValue> {
+        let m = self.model_mut(local)?;
+        let Ok(id) = m.element(element) else {
+            return Ok(None);
+        };
+        Ok(m.client.model().parent(id).map(|p| m.handle_of(p)))
+    }
+
+    /// The element's path from the root, as JSON.
+    pub fn path(&self, local: u32, element: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        let id = m.element(element)?;
+        let path = m.client.model().path_of(id).ok_or(EngineError::Detached)?;
+        let json: Vec<Json> = path
+            .into_iter()
+            .map(|s| match s {
+                PathSegment::Key(k) => Json::from(k),
+                PathSegment::Index(i) => Json::from(i),
+            })
+            .collect();
+        Ok(Json::from(json).to_string())
+    }
+
+    /// The element's value as JSON.
+    pub fn value(&self, local: u32, element: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        let id = m.element(element)?;
+        let value = m.client.model().value_of(id).ok_or(EngineError::Detached)?;
+        Ok(value.to_json().to_string())
+    }
+
+    /// A string's text.
+    #[wasm_bindgen(js_name = stringValue)]
+    pub fn string_value(&self, local: u32, element: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        Ok(m.client
+            .model()
+            .string(id)
+            .map(|s| s.to_string())
+            .unwrap_or_default())
+    }
+
+    /// A number's, boolean's (1 or 0) or date's (milliseconds) value.
+    #[wasm_bindgen(js_name = scalarValue)]
+    pub fn scalar_value(&self, local: u32, element: u32) -> Result<f64, JsValue> {
+        let m = self.model(local)?;
+        let id = m.element(element)?;
+        Ok(match m.client.model().value_of(id) {
+            Some(Value::Number(n)) => n,
+            Some(Value::Bool(b)) => f64::from(u8::from(b)),
+            Some(Value::Date(ms)) => ms as f64,
+            _ => {
+                return Err(
+                    EngineError::invalid("the element is not a number, boolean or date").into(),
+                )
+            }
+        })
+    }
+
+    /// A string's length in UTF-16 code units, an array's item count or an object's key count.
+    pub fn length(&self, local: u32, element: u32) -> Result<u32, JsValue> {
+        let m = self.model(local)?;
+        let (id, kind) = m.kind(element)?;
+        let model = m.client.model();
+        let len = match kind {
+            ElementKind::String => model.string(id).map_or(0, |s| s.len_utf16()),
+            ElementKind::Array => model.array_items(id).map_or(0, <[_]>::len),
+            ElementKind::Object => model.object_props(id).map_or(0, Iterator::count),
+            _ => {
+                return Err(
+                    EngineError::invalid("only strings, arrays and objects have a length").into(),
+                )
+            }
+        };
+        Ok(len as u32)
+    }
+
+    /// The handle of an array's item at `index`.
+    #[wasm_bindgen(js_name = itemAt)]
+    pub fn item_at(&mut self, local: u32, element: u32, index: u32) -> Result<u32, JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Array)?;
+        let items = m.client.model().array_items(id).unwrap_or_default();
+        let item = *items.get(index as usize).ok_or(EngineError::Model(
+            tandem_core::ModelError::IndexOutOfRange {
+                index: index as usize,
+                len: items.len(),
+            },
+        ))?;
+        Ok(m.handle_of(item))
+    }
+
+    /// The handles of a container's children, in order.
+    pub fn children(&mut self, local: u32, element: u32) -> Result<Vec<u32>, JsValue> {
+        let m = self.model_mut(local)?;
+        let (id, _) = m.kind(element)?;
+        let model = m.client.model();
+        let ids: Vec<ElementId> = if let Some(items) = model.array_items(id) {
+            items.to_vec()
+        } else if let Some(props) = model.object_props(id) {
+            props.map(|(_, e)| e).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ids.into_iter().map(|e| m.handle_of(e)).collect())
+    }
+
+    /// The handle of an object's property, or `None` if it has none by that name.
+    #[wasm_bindgen(js_name = propertyOf)]
+    pub fn property_of(
+        &mut self,
+        local: u32,
+        element: u32,
+        key: &str,
+    ) -> Result<Option<u32>, JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Object)?;
+        let found = m
+            .client
+            .model()
+            .object_props(id)
+            .and_then(|mut props| props.find(|(k, _)| *k == key).map(|(_, e)| e));
+        Ok(found.map(|e| m.handle_of(e)))
+    }
+
+    /// An object's keys, in order, as JSON.
+    pub fn keys(&self, local: u32, element: u32) -> Result<String, JsValue> {
+        let m = self.model(local)?;
+        let id = m.expect(element, ElementKind::Object)?;
+        let keys: Vec<&str> = m
+            .client
+            .model()
+            .object_props(id)
+            .map(|props| props.map(|(k, _)| k).collect())
+            .unwrap_or_default();
+        Ok(Json::from(keys).to_string())
+    }
+
+    // --- edits -----------------------------------------------------------------------------
+
+    /// Inserts text into a string at a UTF-16 index.
+    #[wasm_bindgen(js_name = stringInsert)]
+    pub fn string_insert(
+        &mut self,
+        local: u32,
+        element: u32,
+        at: f64,
+        text: String,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        let index = index(at)?;
+        Ok(m.edit(Op::StringInsert { id, index, text })?)
+    }
+
+    /// Removes `len` UTF-16 code units of a string at `at`.
+    #[wasm_bindgen(js_name = stringRemove)]
+    pub fn string_remove(
+        &mut self,
+        local: u32,
+        element: u32,
+        at: f64,
+        len: f64,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        let (index, len) = (index(at)?, index(len)?);
+        Ok(m.edit(Op::StringRemove { id, index, len })?)
+    }
+
+    /// Removes `remove` code units at `at` and inserts `text` there, as one edit.
+    #[wasm_bindgen(js_name = stringSplice)]
+    pub fn string_splice(
+        &mut self,
+        local: u32,
+        element: u32,
+        at: f64,
+        remove: f64,
+        text: String,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        let (index, remove) = (index(at)?, index(remove)?);
+        let op = match (remove, text.is_empty()) {
+            (0, _) => Op::StringInsert { id, index, text },
+            (len, true) => Op::StringRemove { id, index, len },
+            _ => Op::StringSplice {
+                id,
+                index,
+                remove,
+                text,
+            },
+        };
+        Ok(m.edit(op)?)
+    }
+
+    /// Replaces a string's whole text.
+    #[wasm_bindgen(js_name = stringSet)]
+    pub fn string_set(&mut self, local: u32, element: u32, value: String) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        Ok(m.edit(Op::StringSet { id, value })?)
+    }
+
+    /// Inserts a value (JSON) into an array.
+    #[wasm_bindgen(js_name = arrayInsert)]
+    pub fn array_insert(
+        &mut self,
+        local: u32,
+        element: u32,
+        at: f64,
+        value: &str,
+    ) -> Result<(), JsValue> {
+        let value = value_from_json(value)?;
+        let node = value.into_node(&mut self.ids);
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Array)?;
+        let index = index(at)?;
+        Ok(m.edit(Op::ArrayInsert {
+            id,
+            index,
+            value: node,
+        })?)
+    }
+
+    /// Removes an array's item.
+    #[wasm_bindgen(js_name = arrayRemove)]
+    pub fn array_remove(&mut self, local: u32, element: u32, at: f64) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Array)?;
+        let index = index(at)?;
+        Ok(m.edit(Op::ArrayRemove { id, index })?)
+    }
+
+    /// Replaces an array's item with a value (JSON).
+    #[wasm_bindgen(js_name = arrayReplace)]
+    pub fn array_replace(
+        &mut self,
+        local: u32,
+        element: u32,
+        at: f64,
+        value: &str,
+    ) -> Result<(), JsValue> {
+        let value = value_from_json(value)?;
+        let node = value.into_node(&mut self.ids);
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Array)?;
+        let index = index(at)?;
+        Ok(m.edit(Op::ArrayReplace {
+            id,
+            index,
+            value: node,
+        })?)
+    }
+
+    /// Moves an array's item from one index to another.
+    #[wasm_bindgen(js_name = arrayMove)]
+    pub fn array_move(
+        &mut self,
+        local: u32,
+        element: u32,
+        from: f64,
+        to: f64,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Array)?;
+        let (from, to) = (index(from)?, index(to)?);
+        Ok(m.edit(Op::ArrayMove { id, from, to })?)
+    }
+
+    /// Replaces every item of an array (JSON array).
+    #[wasm_bindgen(js_name = arraySet)]
+    pub fn array_set(&mut self, local: u32, element: u32, value: &str) -> Result<(), JsValue> {
+        let Value::Array(items) = value_from_json(value)? else {
+            return Err(EngineError::invalid("an array's value is an array").into());
+        };
+        let nodes = items
+            .into_iter()
+            .map(|v| v.into_node(&mut self.ids))
+            .collect();
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Array)?;
+        Ok(m.edit(Op::ArraySet { id, value: nodes })?)
+    }
+
+    /// Sets an object's property to a value (JSON), adding it if it is missing.
+    #[wasm_bindgen(js_name = objectSet)]
+    pub fn object_set(
+        &mut self,
+        local: u32,
+        element: u32,
+        key: String,
+        value: &str,
+    ) -> Result<(), JsValue> {
+        let value = value_from_json(value)?;
+        let node = value.into_node(&mut self.ids);
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Object)?;
+        let exists = m
+            .client
+            .model()
+            .object_props(id)
+            .is_some_and(|mut props| props.any(|(k, _)| k == key));
+        let op = if exists {
+            Op::ObjectSet {
+                id,
+                key,
+                value: node,
+            }
+        } else {
+            Op::ObjectAdd {
+                id,
+                key,
+                value: node,
+                before: Vec::new(),
+            }
+        };
+        Ok(m.edit(op)?)
+    }
+
+    /// Removes an object's property.
+    #[wasm_bindgen(js_name = objectRemove)]
+    pub fn object_remove(&mut self, local: u32, element: u32, key: String) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Object)?;
+        Ok(m.edit(Op::ObjectRemove { id, key })?)
+    }
+
+    /// Replaces every property of an object (JSON object).
+    #[wasm_bindgen(js_name = objectSetAll)]
+    pub fn object_set_all(&mut self, local: u32, element: u32, value: &str) -> Result<(), JsValue> {
+        let Value::Object(props) = value_from_json(value)? else {
+            return Err(EngineError::invalid("an object's value is an object").into());
+        };
+        let nodes = props
+            .into_iter()
+            .map(|(k, v)| (k, v.into_node(&mut self.ids)))
+            .collect();
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Object)?;
+        Ok(m.edit(Op::ObjectSetAll { id, value: nodes })?)
+    }
+
+    /// Adds to a number.
+    #[wasm_bindgen(js_name = numberAdd)]
+    pub fn number_add(&mut self, local: u32, element: u32, delta: f64) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Number)?;
+        Ok(m.edit(Op::NumberAdd { id, delta })?)
+    }
+
+    /// Sets a number.
+    #[wasm_bindgen(js_name = numberSet)]
+    pub fn number_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Number)?;
+        Ok(m.edit(Op::NumberSet { id, value })?)
+    }
+
+    /// Sets a boolean.
+    #[wasm_bindgen(js_name = booleanSet)]
+    pub fn boolean_set(&mut self, local: u32, element: u32, value: bool) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Boolean)?;
+        Ok(m.edit(Op::BooleanSet { id, value })?)
+    }
+
+    /// Sets a date (milliseconds since the epoch).
+    #[wasm_bindgen(js_name = dateSet)]
+    pub fn date_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
+        if !value.is_finite() {
+            return Err(EngineError::invalid("a date is a finite number of milliseconds").into());
+        }
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::Date)?;
+        Ok(m.edit(Op::DateSet {
+            id,
+            value: value as i64,
+        })?)
+    }
+
+    // --- batches and undo ------------------------------------------------------------------
+
+    /// Opens a batch: edits until `endBatch` go out and undo as one atomic operation.
+    #[wasm_bindgen(js_name = beginBatch)]
+    pub fn begin_batch(&mut self, local: u32) -> Result<(), JsValue> {
+        self.model_mut(local)?.client.begin_batch();
+        Ok(())
+    }
+
+    /// Closes a batch.
+    #[wasm_bindgen(js_name = endBatch)]
+    pub fn end_batch(&mut self, local: u32) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        m.client.end_batch();
+        m.last_edit = None;
+        Ok(())
+    }
+
+    /// Takes back a batch's edits (its callback threw); returns the changes as JSON events.
+    #[wasm_bindgen(js_name = abortBatch)]
+    pub fn abort_batch(&mut self, local: u32) -> Result<String, JsValue> {
+        let m = self.model_mut(local)?;
+        let undone = m.client.abort_batch();
+        Ok(local_changes(local, m, undone))
+    }
+
+    /// Starts a new undo step with the next edit (an editor's "isolate history").
+    #[wasm_bindgen(js_name = undoBoundary)]
+    pub fn undo_boundary(&mut self, local: u32) -> Result<(), JsValue> {
+        self.model_mut(local)?.boundary = true;
+        Ok(())
+    }
+
+    /// Undoes this client's latest step; returns the changes as JSON events (empty if there was
+    /// nothing to undo).
+    pub fn undo(&mut self, local: u32) -> Result<String, JsValue> {
+        let ids = &mut self.ids;
+        let m = self
+            .models
+            .get_mut(local as usize)
+            .and_then(Option::as_mut)
+            .ok_or(EngineError::NotOpen(local))?;
+        let done = m.client.undo(ids).map_err(EngineError::from)?;
+        m.last_edit = None;
+        Ok(local_changes(local, m, done.into_iter().collect()))
+    }
+
+    /// Redoes the latest undone step; returns the changes as JSON events.
+    pub fn redo(&mut self, local: u32) -> Result<String, JsValue> {
+        let ids = &mut self.ids;
+        let m = self
+            .models
+            .get_mut(local as usize)
+            .and_then(Option::as_mut)
+            .ok_or(EngineError::NotOpen(local))?;
+        let done = m.client.redo(ids).map_err(EngineError::from)?;
+        m.last_edit = None;
+        Ok(local_changes(local, m, done.into_iter().collect()))
+    }
+
+    /// Whether there is a step to undo.
+    #[wasm_bindgen(js_name = canUndo)]
+    pub fn can_undo(&self, local: u32) -> Result<bool, JsValue> {
+        Ok(self.model(local)?.client.can_undo())
+    }
+
+    /// Whether there is a step to redo.
+    #[wasm_bindgen(js_name = canRedo)]
+    pub fn can_redo(&self, local: u32) -> Result<bool, JsValue> {
+        Ok(self.model(local)?.client.can_redo())
+    }
+}
+
+/// Change events for local operations the engine made itself (undo, redo, an aborted batch).
+fn local_changes(local: u32, m: &mut LocalModel, ops: Vec<Op>) -> String {
+    let mut changes = Vec::new();
+    for op in ops.into_iter().flat_map(Op::into_primitives) {
+        let Some(target) = op.target() else { continue };
+        if !m.client.model().contains(target) {
+            continue;
+        }
+        let path = m.ancestry(target);
+        let mut change = op_json(&op);
+        if let Some(fields) = change.as_object_mut() {
+            fields.insert("path".into(), path.into());
+        }
+        changes.push(change);
+    }
+    let mut events = Events::default();
+    if !changes.is_empty() {
+        events.push(serde_json::json!({
+            "type": "changes", "local": local, "isLocal": true, "changes": changes,
+        }));
+    }
+    events.into_json()
+}

@@ -1,0 +1,142 @@
+//! References: this client's (set, cleared, shared, unshared, disposed) and other sessions'
+//! (read as they apply to the local data, moved through unacknowledged edits).
+
+use serde_json::{json, Value as Json};
+use tandem_core::ReferenceKey;
+use wasm_bindgen::prelude::*;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::interop::{reference_from_json, reference_json};
+use crate::models::LocalModel;
+
+fn key_of(m: &LocalModel, element: Option<u32>, key: String) -> Result<ReferenceKey> {
+    Ok(ReferenceKey {
+        element: element.map(|h| m.element(h)).transpose()?,
+        key,
+    })
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Sets a local reference on `element` (or on the model when `None`) to a value (JSON:
+    /// `{"type": "index" | "range" | "element" | "property", "values": [...]}`).
+    #[wasm_bindgen(js_name = setReference)]
+    pub fn set_reference(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+        value: &str,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        let value = reference_from_json(value, |h| m.element(h))?;
+        m.client.set_reference(key, value);
+        Ok(())
+    }
+
+    /// Makes a local reference point at nothing.
+    #[wasm_bindgen(js_name = clearReference)]
+    pub fn clear_reference(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        m.client.clear_reference(&key);
+        Ok(())
+    }
+
+    /// Starts showing a local reference to the model's other sessions.
+    #[wasm_bindgen(js_name = shareReference)]
+    pub fn share_reference(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        m.client.share_reference(key);
+        Ok(())
+    }
+
+    /// Stops showing a local reference.
+    #[wasm_bindgen(js_name = unshareReference)]
+    pub fn unshare_reference(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        m.client.unshare_reference(&key);
+        Ok(())
+    }
+
+    /// Forgets a local reference (unsharing it).
+    #[wasm_bindgen(js_name = disposeReference)]
+    pub fn dispose_reference(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        m.client.dispose_reference(&key);
+        Ok(())
+    }
+
+    /// A local reference's current value as JSON, or `None` if it points at nothing.
+    #[wasm_bindgen(js_name = localReference)]
+    pub fn local_reference(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+    ) -> Result<Option<String>, JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        let Some(value) = m.client.local_reference(&key).cloned() else {
+            return Ok(None);
+        };
+        Ok(Some(
+            reference_json(&value, |id| m.handle_of(id)).to_string(),
+        ))
+    }
+
+    /// Every other session's shared reference as it applies to the local data, as JSON:
+    /// `[{"sessionId", "userId", "element", "key", "value"}]`.
+    #[wasm_bindgen(js_name = remoteReferences)]
+    pub fn remote_references(&mut self, local: u32) -> Result<String, JsValue> {
+        let m = self.model_mut(local)?;
+        let refs: Vec<_> = m
+            .client
+            .remote_references()
+            .into_iter()
+            .map(|(session, key, value)| (session.to_owned(), key.clone(), value))
+            .collect();
+        let mut out: Vec<Json> = Vec::with_capacity(refs.len());
+        for (session, key, value) in refs {
+            let user_id = m
+                .collaborators
+                .iter()
+                .find(|c| c.session_id == session)
+                .map(|c| c.user.user_id.clone());
+            let element = key.element.map(|e| m.handle_of(e));
+            out.push(json!({
+                "sessionId": session,
+                "userId": user_id,
+                "element": element,
+                "key": key.key,
+                "value": reference_json(&value, |id| m.handle_of(id)),
+            }));
+        }
+        Ok(Json::from(out).to_string())
+    }
+}

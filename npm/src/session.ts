@@ -1,0 +1,800 @@
+/**
+ * A session: one authenticated connection to a relay, kept alive across network trouble
+ * (heartbeats detect a dead socket, reconnects back off with jitter and resume the same
+ * identity), and the models opened through it.
+ */
+import { Emitter } from './emitter.js';
+import { TandemError, toTandemError } from './errors.js';
+import { HistoricalModel } from './history.js';
+import { RealTimeModel, type Collaborator } from './model.js';
+import { defaultStorage, type ModelStorage } from './storage.js';
+import { encodeValue, type JsonValue } from './values.js';
+import { Engine, lastPanic, loadWasm } from './wasm.js';
+
+/** The client library's name and version, sent to the relay in the handshake. */
+const CLIENT_NAME = 'tandem-js/0.1.0';
+
+/** Where a session's connection is. */
+export type ConnectionState = 'connecting' | 'connected' | 'interrupted' | 'reconnecting' | 'disconnected' | 'error';
+
+/** A credential: the value itself, or a function (possibly async) that returns it when needed. */
+export type Credential = string | (() => string | Promise<string>);
+
+/** How a session authenticates. */
+export type Auth =
+  | { anonymous: Credential }
+  | { username: Credential; password: Credential }
+  | { jwt: Credential }
+  | { reconnectToken: Credential };
+
+/** The part of the WebSocket interface the client uses (browsers' and the `ws` package's). */
+export interface WebSocketLike {
+  binaryType: string;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+/** A WebSocket class. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Reconnection back-off: `initialDelay × factor^attempt`, capped at `maxDelay`, minus up to `jitter` of it. */
+export interface ReconnectOptions {
+  /** The first delay, in milliseconds (default 250). */
+  initialDelay?: number;
+  /** The longest delay (default 10 000). */
+  maxDelay?: number;
+  /** Growth per attempt (default 2). */
+  factor?: number;
+  /** The random share taken off each delay, 0 to 1 (default 0.5), so clients do not stampede. */
+  jitter?: number;
+}
+
+/** Options of `connect` and `createSession`. */
+export interface ConnectOptions {
+  /** The WebSocket class; defaults to the global one, or the `ws` package in Node. */
+  WebSocket?: WebSocketConstructor;
+  /** Where models and unsent edits are cached; `false` for nowhere. Defaults to IndexedDB in browsers, memory in Node. */
+  storage?: ModelStorage | false;
+  /** How long a request may take before it fails with `timeout`, in milliseconds (default 10 000). */
+  requestTimeout?: number;
+  /** How often a heartbeat is sent (default 5 000 ms). */
+  heartbeatInterval?: number;
+  /** How long without hearing from the relay before the socket counts as dead (default 15 000 ms). */
+  heartbeatTimeout?: number;
+  /** Reconnection back-off, or `false` to stay disconnected when the connection drops. */
+  reconnect?: ReconnectOptions | false;
+  /** How long a connection attempt may take before it is abandoned (default 10 000 ms). */
+  connectTimeout?: number;
+  /** How long after a change the model's cache entry is written (default 250 ms). */
+  persistDelay?: number;
+}
+
+/** A user as the relay describes them. */
+export interface UserInfo {
+  userId: string;
+  username: string;
+  displayName: string | null;
+  email: string | null;
+  anonymous: boolean;
+}
+
+/** A model in a collection listing. */
+export interface ModelSummary {
+  collection: string;
+  id: string;
+  version: number;
+  createdTime: number;
+  modifiedTime: number;
+}
+
+/** The events a session emits: one per state (with the state's details) and `state` for any. */
+export interface SessionEvents {
+  state: { state: ConnectionState; previous: ConnectionState };
+  connecting: Record<string, never>;
+  connected: Record<string, never>;
+  interrupted: { code?: number; reason?: string };
+  reconnecting: { attempt: number; delay: number };
+  disconnected: Record<string, never>;
+  error: { error: TandemError };
+}
+
+interface PendingRequest {
+  resolve: (result: never) => void;
+  reject: (error: TandemError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface RelayEvent {
+  type: string;
+  requestId?: number | null;
+  local?: number | null;
+  [field: string]: unknown;
+}
+
+const AUTH_CODES = new Set(['auth_failed', 'token_expired', 'unauthenticated']);
+
+function storageKey(collection: string, id: string): string {
+  return JSON.stringify([collection, id]);
+}
+
+async function credential(value: Credential): Promise<string> {
+  return typeof value === 'function' ? await value() : value;
+}
+
+async function defaultWebSocket(): Promise<WebSocketConstructor> {
+  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (global) return global;
+  try {
+    const name = 'ws';
+    const ws = (await import(/* @vite-ignore */ name)) as { WebSocket: WebSocketConstructor };
+    return ws.WebSocket;
+  } catch (error) {
+    throw new TandemError('no_websocket', 'no WebSocket here: install the `ws` package or pass `WebSocket` in the options', {
+      cause: error,
+    });
+  }
+}
+
+/** A connection to a relay and the models opened through it. */
+export class Session extends Emitter<SessionEvents> {
+  /** The relay's WebSocket URL. */
+  readonly url: string;
+
+  readonly #auth: Auth;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #storage: ModelStorage | undefined;
+  readonly #options: Required<Omit<ConnectOptions, 'WebSocket' | 'storage' | 'reconnect'>> & {
+    reconnect: Required<ReconnectOptions> | false;
+  };
+  #engine: Engine;
+  #ws: WebSocketLike | undefined;
+  #state: ConnectionState = 'disconnected';
+  #user: UserInfo | undefined;
+  #sessionId: string | undefined;
+  #reconnectToken: string | undefined;
+  #everConnected = false;
+  #closedByUser = false;
+  #fatal: TandemError | undefined;
+  #attempt = 0;
+  #lastHeard = 0;
+  #nextPing = 1;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #pending = new Map<number, PendingRequest>();
+  #nextRequest = 1;
+  #models = new Map<number, RealTimeModel>();
+  #opening = new Map<string, Promise<RealTimeModel>>();
+  #flushScheduled = false;
+  #dirty = new Set<RealTimeModel>();
+  #persistTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectedWaiters: { resolve: () => void; reject: (e: TandemError) => void }[] = [];
+
+  /** @internal Use `connect` or `createSession`. */
+  constructor(url: string, auth: Auth, WebSocket: WebSocketConstructor, options: ConnectOptions) {
+    super();
+    this.url = url;
+    this.#auth = auth;
+    this.#WebSocket = WebSocket;
+    this.#storage = options.storage === false ? undefined : (options.storage ?? defaultStorage());
+    const reconnect = options.reconnect;
+    this.#options = {
+      requestTimeout: options.requestTimeout ?? 10_000,
+      heartbeatInterval: options.heartbeatInterval ?? 5_000,
+      heartbeatTimeout: options.heartbeatTimeout ?? 15_000,
+      connectTimeout: options.connectTimeout ?? 10_000,
+      persistDelay: options.persistDelay ?? 250,
+      reconnect:
+        reconnect === false
+          ? false
+          : {
+              initialDelay: reconnect?.initialDelay ?? 250,
+              maxDelay: reconnect?.maxDelay ?? 10_000,
+              factor: reconnect?.factor ?? 2,
+              jitter: reconnect?.jitter ?? 0.5,
+            },
+    };
+    this.#engine = new Engine(CLIENT_NAME);
+    this.#setState('connecting', {});
+    this.#openSocket();
+  }
+
+  /** Where the connection is. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The authenticated user (after the first connection). */
+  get user(): UserInfo | undefined {
+    return this.#user;
+  }
+
+  /** This connection's session id, as others see it. */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** A token to resume as the same user later (`{ reconnectToken }` auth). */
+  get reconnectToken(): string | undefined {
+    return this.#reconnectToken;
+  }
+
+  /** Resolves once connected; rejects if the session fails for good or is disconnected. */
+  connected(): Promise<void> {
+    if (this.#state === 'connected') return Promise.resolve();
+    if (this.#fatal) return Promise.reject(this.#fatal);
+    if (this.#closedByUser) return Promise.reject(new TandemError('disconnected', 'the session was disconnected'));
+    return new Promise((resolve, reject) => this.#connectedWaiters.push({ resolve, reject }));
+  }
+
+  // --- models ----------------------------------------------------------------------------------
+
+  /** Opens an existing model (from the cache at once when offline, if it was cached). */
+  open(collection: string, id: string): Promise<RealTimeModel> {
+    return this.#open(collection, id, { type: 'open_model', collection, id });
+  }
+
+  /** Opens a model, creating it with `data` if it does not exist. */
+  openOrCreate(collection: string, id: string, data: { [key: string]: JsonValue } = {}): Promise<RealTimeModel> {
+    return this.#open(collection, id, { type: 'open_or_create_model', collection, id, data });
+  }
+
+  /** Creates a model without opening it; returns its id (chosen by the relay if not given). */
+  async create(options: { collection: string; id?: string; data?: { [key: string]: JsonValue } }): Promise<string> {
+    const result = await this._request<{ id: string }>({ type: 'create_model', ...options });
+    return result.id;
+  }
+
+  /** Deletes a model for everyone (sessions with it open get a `closed` event). */
+  async remove(collection: string, id: string): Promise<void> {
+    await this._request({ type: 'delete_model', collection, id });
+    await this.#storage?.delete(storageKey(collection, id));
+  }
+
+  /** Lists a collection's models, a page at a time. */
+  async list(
+    collection: string,
+    options: { offset?: number; limit?: number; orderBy?: 'created' | 'modified'; direction?: 'ascending' | 'descending' } = {},
+  ): Promise<{ models: ModelSummary[]; total: number }> {
+    return this._request({ type: 'list_models', collection, ...options });
+  }
+
+  /** A read-only view of a model's history, showing its latest version first. */
+  async history(collection: string, id: string): Promise<HistoricalModel> {
+    const latest = await this._request<{ version: number }>({
+      type: 'get_model_at_time',
+      collection,
+      id,
+      time: Date.now() + 60_000,
+    });
+    const view = new HistoricalModel(this, collection, id, latest.version);
+    return view.playTo(latest.version);
+  }
+
+  /** Users by id (unknown ids are left out). */
+  async getUsers(userIds: string[]): Promise<UserInfo[]> {
+    return (await this._request<{ users: UserInfo[] }>({ type: 'get_users_by_id', userIds })).users;
+  }
+
+  /** The models open in this session. */
+  get models(): RealTimeModel[] {
+    return [...this.#models.values()];
+  }
+
+  /** Sends every pending edit now instead of with the next frame. */
+  flush(): void {
+    this.#flushNow();
+  }
+
+  /** Resolves once every local edit of every open model has been acknowledged. */
+  async settled(): Promise<void> {
+    await Promise.all(this.models.map((m) => m.settled()));
+  }
+
+  /** Writes every open model's cache entry now. */
+  async persist(): Promise<void> {
+    for (const model of this.#models.values()) this.#dirty.add(model);
+    await this.#persistNow();
+  }
+
+  /** Closes the connection for good (models stay cached with their unsent edits). */
+  async disconnect(): Promise<void> {
+    if (this.#closedByUser) return;
+    this.#closedByUser = true;
+    clearTimeout(this.#reconnectTimer);
+    await this.persist().catch(() => {});
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close(1000, 'disconnect');
+    this.#socketClosed(1000, 'disconnect');
+    for (const model of [...this.#models.values()]) {
+      this.#models.delete(model._local);
+      model._closed('closed');
+    }
+  }
+
+  // --- the connection ------------------------------------------------------------------------
+
+  #setState<K extends ConnectionState>(state: K, details: SessionEvents[K]): void {
+    const previous = this.#state;
+    if (previous === state && state !== 'reconnecting') return;
+    this.#state = state;
+    this.emit('state', { state, previous });
+    this.emit(state, details);
+  }
+
+  async #authJson(): Promise<string> {
+    if (this.#reconnectToken) return JSON.stringify({ type: 'reconnect', token: this.#reconnectToken });
+    const auth = this.#auth;
+    if ('anonymous' in auth) return JSON.stringify({ type: 'anonymous', displayName: await credential(auth.anonymous) });
+    if ('jwt' in auth) return JSON.stringify({ type: 'jwt', token: await credential(auth.jwt) });
+    if ('reconnectToken' in auth) return JSON.stringify({ type: 'reconnect', token: await credential(auth.reconnectToken) });
+    return JSON.stringify({
+      type: 'password',
+      username: await credential(auth.username),
+      password: await credential(auth.password),
+    });
+  }
+
+  #openSocket(): void {
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WebSocket(this.url);
+    } catch (error) {
+      this.#fail(new TandemError('invalid_argument', `cannot connect to ${this.url}: ${String(error)}`));
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.#ws = ws;
+    const abandon = setTimeout(() => {
+      if (this.#ws === ws && this.#state !== 'connected') this.#drop(ws, 4000, 'connection attempt timed out');
+    }, this.#options.connectTimeout);
+    ws.onopen = () => {
+      this.#authJson().then(
+        (auth) => {
+          if (this.#ws === ws) ws.send(this.#engine.hello(auth));
+        },
+        (error) => this.#fail(new TandemError('auth_failed', `could not get credentials: ${String(error)}`, { cause: error })),
+      );
+    };
+    ws.onmessage = (event) => {
+      if (this.#ws !== ws) return;
+      this.#lastHeard = Date.now();
+      const data = event.data;
+      if (data instanceof ArrayBuffer) this.#receive(new Uint8Array(data));
+    };
+    ws.onclose = (event) => {
+      clearTimeout(abandon);
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      this.#socketClosed(event.code, event.reason);
+    };
+    ws.onerror = () => {};
+  }
+
+  /** Gives up on a socket at once (a dead one may take long to report its close). */
+  #drop(ws: WebSocketLike, code: number, reason: string): void {
+    if (this.#ws !== ws) return;
+    this.#ws = undefined;
+    try {
+      ws.close();
+    } catch {
+      // already closing
+    }
+    this.#socketClosed(code, reason);
+  }
+
+  #socketClosed(code: number, reason: string): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#engine.disconnected();
+    for (const [, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new TandemError('disconnected', `the connection to the relay was lost (${code}${reason ? `: ${reason}` : ''})`));
+    }
+    this.#pending.clear();
+    for (const model of this.#models.values()) model._setOnline(false);
+    void this.persist().catch(() => {});
+    if (this.#closedByUser) {
+      this.#setState('disconnected', {});
+      this.#rejectWaiters(new TandemError('disconnected', 'the session was disconnected'));
+      return;
+    }
+    if (this.#fatal) return;
+    if (!this.#everConnected && this.#connectedWaiters.length > 0 && this.#failFast) {
+      this.#fail(new TandemError('disconnected', `could not reach the relay at ${this.url} (${code}${reason ? `: ${reason}` : ''})`));
+      return;
+    }
+    const reconnect = this.#options.reconnect;
+    if (reconnect === false) {
+      this.#setState('disconnected', {});
+      this.#rejectWaiters(new TandemError('disconnected', 'the connection to the relay was lost'));
+      return;
+    }
+    if (this.#state === 'connected') this.#setState('interrupted', { code, reason });
+    const base = Math.min(reconnect.maxDelay, reconnect.initialDelay * reconnect.factor ** this.#attempt);
+    const delay = Math.round(base * (1 - reconnect.jitter * Math.random()));
+    this.#attempt++;
+    this.#setState('reconnecting', { attempt: this.#attempt, delay });
+    this.#reconnectTimer = setTimeout(() => {
+      if (!this.#closedByUser && !this.#fatal) this.#openSocket();
+    }, delay);
+  }
+
+  /** @internal Set by `connect`: the first attempt failing rejects instead of retrying. */
+  #failFast = false;
+
+  /** @internal */
+  _failFast(on: boolean): void {
+    this.#failFast = on;
+  }
+
+  #fail(error: TandemError): void {
+    if (this.#fatal) return;
+    this.#fatal = error;
+    clearTimeout(this.#reconnectTimer);
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close();
+    if (ws) this.#socketClosed(1000, error.message);
+    this.#setState('error', { error });
+    this.#rejectWaiters(error);
+  }
+
+  #rejectWaiters(error: TandemError): void {
+    const waiters = this.#connectedWaiters;
+    this.#connectedWaiters = [];
+    waiters.forEach((w) => w.reject(error));
+  }
+
+  #startHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws) return;
+      if (Date.now() - this.#lastHeard > this.#options.heartbeatTimeout) {
+        this.#drop(ws, 4001, 'heartbeat timeout');
+        return;
+      }
+      ws.send(this.#engine.ping(this.#nextPing++));
+    }, this.#options.heartbeatInterval);
+  }
+
+  #receive(frame: Uint8Array): void {
+    let events: RelayEvent[];
+    try {
+      events = JSON.parse(this.#engine.receive(frame));
+    } catch (error) {
+      const failure = this._engineFailure(error);
+      if (this.#ws) this.#drop(this.#ws, 4002, failure.message);
+      return;
+    }
+    for (const event of events) this.#handle(event);
+    for (const model of this.#models.values()) model._checkSettled();
+  }
+
+  #handle(event: RelayEvent): void {
+    const model = typeof event.local === 'number' ? this.#models.get(event.local) : undefined;
+    switch (event.type) {
+      case 'welcome':
+        this.#welcomed(event);
+        break;
+      case 'response': {
+        const pending = this.#pending.get(event.requestId as number);
+        if (pending) {
+          this.#pending.delete(event.requestId as number);
+          clearTimeout(pending.timer);
+          pending.resolve(event.result as never);
+        }
+        break;
+      }
+      case 'error': {
+        const error = new TandemError(event.code as string, event.message as string);
+        if (typeof event.requestId === 'number') {
+          const pending = this.#pending.get(event.requestId);
+          if (pending) {
+            this.#pending.delete(event.requestId);
+            clearTimeout(pending.timer);
+            pending.reject(error);
+          }
+          if (model) this.#lost(model, 'lost', error);
+        } else if (AUTH_CODES.has(error.code) && this.#reconnectToken) {
+          // The resume token was refused (expired, or the relay forgot it): log in again.
+          this.#reconnectToken = undefined;
+          this.#attempt = 0;
+        } else if (AUTH_CODES.has(error.code) || error.code === 'unsupported_protocol_version') {
+          this.#fail(error);
+        }
+        break;
+      }
+      case 'changes':
+        if (model) {
+          this.#dirty.add(model);
+          this.#persistSoon();
+          model._remoteChanges(event.changes as never);
+        }
+        break;
+      case 'reference':
+        model?._referenceEvent(event as never);
+        break;
+      case 'collaborator_opened':
+        model?._collaborator(true, event.collaborator as Collaborator);
+        break;
+      case 'collaborator_closed':
+        model?._collaborator(false, { sessionId: event.sessionId as string });
+        break;
+      case 'model_online':
+        model?._setOnline(true);
+        this.#flushNow();
+        break;
+      case 'model_deleted':
+        if (model) {
+          void this.#storage?.delete(storageKey(model.collection, model.id));
+          this.#lost(model, 'deleted');
+        }
+        break;
+      case 'model_lost':
+        if (model) this.#lost(model, 'lost', new TandemError(event.code as string, event.message as string));
+        break;
+      case 'model_reset':
+        model?._reset(event.droppedEdits as number);
+        break;
+      case 'ping':
+        this.#ws?.send(this.#engine.pong(event.nonce as string));
+        break;
+      case 'slow_down':
+        // The relay dropped operations over its rate limit: reconnect (after the back-off),
+        // which re-sends everything unacknowledged in order.
+        if (this.#ws) this.#drop(this.#ws, 4003, 'rate limited');
+        break;
+    }
+  }
+
+  #welcomed(event: RelayEvent): void {
+    this.#user = event.user as UserInfo;
+    this.#sessionId = event.sessionId as string;
+    this.#reconnectToken = event.reconnectToken as string;
+    this.#everConnected = true;
+    this.#attempt = 0;
+    this.#setState('connected', {});
+    this.#startHeartbeat();
+    const waiters = this.#connectedWaiters;
+    this.#connectedWaiters = [];
+    waiters.forEach((w) => w.resolve());
+    // A session that could not be resumed submits under a new origin: the engine has just
+    // adopted it for every open model. Write the cache entries (which record the origins)
+    // before reopening, since reopening re-sends the unacknowledged edits under the new origin:
+    // a copy restored later must recognise them as its own, or it would send them again.
+    // (Models restored from the cache meanwhile are reopened by `#open`.)
+    const ws = this.#ws;
+    const models = [...this.#engine.openModels()].flatMap((local) => this.#models.get(local) ?? []);
+    void this.persist()
+      .catch(() => {})
+      .then(() => {
+        if (this.#ws !== ws || this.#state !== 'connected') return; // a newer connection reopens them
+        for (const model of models) if (!model.isClosed) void this.#reopen(model);
+      });
+  }
+
+  /** Brings a model that was offline (or restored from the cache) up to date. */
+  #reopen(model: RealTimeModel): Promise<void> {
+    return this.#send<{ online: boolean }>({ type: 'reopen', local: model._local }, this.#options.requestTimeout).then(
+      (result) => {
+        if (result.online) model._setOnline(true);
+        this.#flushNow();
+      },
+      (error: TandemError) => {
+        if (error.code !== 'disconnected' && error.code !== 'timeout') this.#lost(model, 'lost', error);
+      },
+    );
+  }
+
+  #lost(model: RealTimeModel, reason: 'deleted' | 'lost', error?: TandemError): void {
+    this.#engine.forget(model._local);
+    this.#models.delete(model._local);
+    this.#opening.delete(storageKey(model.collection, model.id));
+    model._closed(reason, error);
+  }
+
+  // --- requests and frames -------------------------------------------------------------------
+
+  /** @internal Sends a request once connected; resolves with the result or rejects with a `TandemError`. */
+  async _request<T>(request: Record<string, unknown>): Promise<T> {
+    const deadline = Date.now() + this.#options.requestTimeout;
+    if (this.#state !== 'connected') {
+      if (this.#fatal) throw this.#fatal;
+      if (this.#closedByUser) throw new TandemError('disconnected', 'the session was disconnected');
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TandemError('timeout', `not connected to the relay within ${this.#options.requestTimeout} ms`)),
+          this.#options.requestTimeout,
+        );
+      });
+      try {
+        await Promise.race([this.connected(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return this.#send<T>(request, Math.max(1, deadline - Date.now()));
+  }
+
+  #send<T>(request: Record<string, unknown>, timeout: number): Promise<T> {
+    const ws = this.#ws;
+    if (!ws || this.#state !== 'connected') return Promise.reject(new TandemError('disconnected', 'not connected to the relay'));
+    this.#flushNow();
+    const id = this.#nextRequest++;
+    let frame: Uint8Array;
+    try {
+      frame = this.#engine.request(id, encodeValue(request));
+    } catch (error) {
+      return Promise.reject(this._engineFailure(error));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new TandemError('timeout', `the relay did not answer within ${timeout} ms`));
+      }, timeout);
+      this.#pending.set(id, { resolve: resolve as (r: never) => void, reject, timer });
+      ws.send(frame);
+    });
+  }
+
+  #open(collection: string, id: string, request: Record<string, unknown>): Promise<RealTimeModel> {
+    const key = storageKey(collection, id);
+    const existing = this.#opening.get(key);
+    if (existing) return existing;
+    const opening = (async () => {
+      const cached = await this.#storage?.get(key).catch(() => undefined);
+      if (cached) {
+        let local: number | undefined;
+        try {
+          local = this.#engine.restore(cached);
+        } catch {
+          await this.#storage?.delete(key);
+        }
+        if (local !== undefined) {
+          const model = this.#adopt(local, false);
+          if (this.#state === 'connected') {
+            // Reopening re-sends the cached edits under this session's origin: record it in
+            // the cache first (see `#welcomed`).
+            this.#dirty.add(model);
+            await this.#persistNow();
+            await this.#reopen(model);
+          }
+          if (model.isClosed && request.type === 'open_or_create_model') return this.#openFresh(request);
+          return model;
+        }
+      }
+      return this.#openFresh(request);
+    })();
+    this.#opening.set(key, opening);
+    opening.catch(() => this.#opening.delete(key));
+    return opening;
+  }
+
+  async #openFresh(request: Record<string, unknown>): Promise<RealTimeModel> {
+    const result = await this._request<{ local: number; online: boolean }>(request);
+    const model = this.#adopt(result.local, result.online);
+    this.#dirty.add(model);
+    this.#persistSoon();
+    return model;
+  }
+
+  #adopt(local: number, online: boolean): RealTimeModel {
+    const model = new RealTimeModel(this, this.#engine, local, online);
+    this.#models.set(local, model);
+    return model;
+  }
+
+  /** @internal Closes a model for this session. */
+  async _closeModel(model: RealTimeModel): Promise<void> {
+    this.#flushNow();
+    const handle = this.#engine.relayHandle(model._local);
+    this.#dirty.add(model);
+    await this.#persistNow();
+    if (handle !== undefined && this.#state === 'connected') {
+      await this.#send({ type: 'close_model', handle }, this.#options.requestTimeout).catch(() => {});
+    }
+    this.#engine.forget(model._local);
+    this.#models.delete(model._local);
+    this.#opening.delete(storageKey(model.collection, model.id));
+    model._closed('closed');
+  }
+
+  /** @internal A model changed locally: send with the next frame, cache soon. */
+  _touched(model: RealTimeModel): void {
+    this.#dirty.add(model);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setTimeout(() => this.#flushNow(), 0);
+    }
+  }
+
+  #flushNow(): void {
+    this.#flushScheduled = false;
+    const ws = this.#ws;
+    if (ws && this.#state === 'connected') {
+      let frames: Uint8Array[];
+      try {
+        frames = this.#engine.flush() as Uint8Array[];
+      } catch (error) {
+        this._engineFailure(error);
+        return;
+      }
+      for (const frame of frames) ws.send(frame);
+    }
+    if (this.#dirty.size > 0) this.#persistSoon();
+  }
+
+  #persistSoon(): void {
+    if (this.#persistTimer || !this.#storage) return;
+    this.#persistTimer = setTimeout(() => {
+      this.#persistTimer = undefined;
+      void this.#persistNow().catch(() => {});
+    }, this.#options.persistDelay);
+  }
+
+  async #persistNow(): Promise<void> {
+    const storage = this.#storage;
+    if (!storage) return;
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    const writes: Promise<void>[] = [];
+    for (const model of dirty) {
+      if (model.isClosed) continue;
+      let entry: Uint8Array;
+      try {
+        entry = this.#engine.cacheEntry(model._local);
+      } catch {
+        continue;
+      }
+      writes.push(storage.set(storageKey(model.collection, model.id), entry));
+    }
+    await Promise.all(writes);
+  }
+
+  /** @internal Turns an engine failure into a `TandemError`; a trap fails the session cleanly. */
+  _engineFailure(error: unknown): TandemError {
+    if (error instanceof WebAssembly.RuntimeError) {
+      const panic = lastPanic();
+      const failure = new TandemError('internal', `the Tandem engine failed: ${panic || error.message}`, { cause: error });
+      // The instance may be inconsistent now: end the session cleanly (edits stay cached as of
+      // the last write) rather than keep using it.
+      queueMicrotask(() => this.#fail(failure));
+      return failure;
+    }
+    return toTandemError(error);
+  }
+}
+
+/**
+ * Connects to a relay: resolves with the session once authenticated, rejects with a
+ * `TandemError` if the relay cannot be reached or refuses the credentials. The session then
+ * reconnects by itself whenever the connection drops.
+ */
+export async function connect(url: string, auth: Auth, options: ConnectOptions = {}): Promise<Session> {
+  const session = await createSession(url, auth, options, true);
+  try {
+    await session.connected();
+  } finally {
+    session._failFast(false);
+  }
+  return session;
+}
+
+/**
+ * Creates a session that connects in the background and keeps trying: models can be opened
+ * from the cache and edited before (or without) a connection; edits go out once connected.
+ */
+export async function createSession(url: string, auth: Auth, options: ConnectOptions = {}, failFast = false): Promise<Session> {
+  await loadWasm();
+  const WebSocket = options.WebSocket ?? (await defaultWebSocket());
+  const session = new Session(url, auth, WebSocket, options);
+  session._failFast(failFast);
+  return session;
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the WebAssembly client engine into npm/wasm/ and prints its size: cargo (wasm32), then
+# wasm-bindgen (the CLI pinned to the crate's version), then wasm-opt from the npm `binaryen`
+# package (never Debian's old one), then the npm package's TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build -p tandem-client-wasm --target wasm32-unknown-unknown --profile wasm-release
+rm -rf npm/wasm
+wasm-bindgen --target web --out-dir npm/wasm --out-name tandem \
+  target/wasm32-unknown-unknown/wasm-release/tandem_client_wasm.wasm
+(cd npm && [ -d node_modules ] || npm ci --no-audit --no-fund)
+npm/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  npm/wasm/tandem_bg.wasm -o npm/wasm/tandem_bg.wasm
+(cd npm && node_modules/.bin/tsc -p tsconfig.json)
+node npm/scripts/size.mjs
