@@ -16,7 +16,7 @@ use crate::rope::utf16_len;
 
 /// The longest text, in UTF-16 code units, that composition builds: past it a new operation
 /// starts, which bounds the cost of composing into the middle of a long run.
-pub const MAX_COMPOSED_UNITS: usize = 1024;
+pub const MAX_COMPOSED_UNITS: usize = 256;
 
 /// A string edit seen as a splice: remove `remove` units at `index`, then insert `text` there.
 struct SpliceView<'a> {
