@@ -108,6 +108,8 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   #closed = false;
   #online: boolean;
   #settledWaiters: (() => void)[] = [];
+  /** Whether it was settled when last checked (`settled` fires on the change). */
+  #wasSettled = true;
 
   /** @internal */
   constructor(session: Session, engine: Engine, local: number, online: boolean) {
@@ -287,12 +289,14 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   /** @internal Something local changed: send it with the next frame and cache it. */
   _touched(): void {
+    this.#wasSettled = false;
     this.session._touched(this);
   }
 
   /** @internal A string edit was made (the hot path: no allocation unless someone listens). */
   _edited(element: RealTimeElement, type: ChangeType, index: number, length: number | undefined, value: string | undefined): void {
     this.session._touched(this);
+    this.#wasSettled = false;
     if (this.#watchers > 0) this.#dispatchLocal(element, { type, index, length, value });
   }
 
@@ -300,7 +304,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   _edit(fn: (engine: Engine, local: number) => void, element: RealTimeElement, change: Partial<ElementChange> & { type: ChangeType }): void {
     this._writable();
     this._call(fn);
-    this.session._touched(this);
+    this._touched();
     if (this.#watchers > 0) this.#dispatchLocal(element, change);
   }
 
@@ -343,7 +347,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
       if (raw.version !== undefined) change.version = raw.version;
       if (raw.index !== undefined) change.index = raw.index;
       if (raw.length !== undefined) change.length = raw.length;
-      if (raw.value !== undefined) change.value = reviveDates(raw.value);
+      if (raw.value !== undefined) change.value = raw.kind === 'date_set' ? new Date(raw.value as number) : reviveDates(raw.value);
       if (raw.key !== undefined) change.key = raw.key;
       if (raw.from !== undefined) change.from = raw.from;
       if (raw.to !== undefined) change.to = raw.to;
@@ -388,12 +392,15 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   /** @internal After frames were handled: wake `settled()` waiters. */
   _checkSettled(): void {
-    if (this.#settledWaiters.length === 0 || this.#closed) return;
-    if (!this._call((e, m) => e.modelSettled(m))) return;
+    if (this.#closed || (this.#settledWaiters.length === 0 && !this.hasListeners('settled'))) return;
+    const settled = this._call((e, m) => e.modelSettled(m));
+    const was = this.#wasSettled;
+    this.#wasSettled = settled;
+    if (!settled) return;
     const waiters = this.#settledWaiters;
     this.#settledWaiters = [];
     waiters.forEach((w) => w());
-    this.emit('settled', {});
+    if (!was) this.emit('settled', {});
   }
 
   /** @internal */

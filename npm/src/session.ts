@@ -310,6 +310,7 @@ export class Session extends Emitter<SessionEvents> {
     this.#ws = undefined;
     ws?.close(1000, 'disconnect');
     this.#socketClosed(1000, 'disconnect');
+    this.#opening.clear();
     for (const model of [...this.#models.values()]) {
       this.#models.delete(model._local);
       model._closed('closed');
@@ -580,14 +581,19 @@ export class Session extends Emitter<SessionEvents> {
   }
 
   /** Brings a model that was offline (or restored from the cache) up to date. */
-  #reopen(model: RealTimeModel): Promise<void> {
+  /** Resolves with the relay's refusal if it refused (the model is then closed as lost). */
+  #reopen(model: RealTimeModel): Promise<TandemError | undefined> {
     return this.#send<{ online: boolean }>({ type: 'reopen', local: model._local }, this.#options.requestTimeout).then(
       (result) => {
         if (result.online) model._setOnline(true);
         this.#flushNow();
+        return undefined;
       },
       (error: TandemError) => {
-        if (error.code !== 'disconnected' && error.code !== 'timeout') this.#lost(model, 'lost', error);
+        // A dropped connection or a slow relay: the next connection reopens it.
+        if (error.code === 'disconnected' || error.code === 'timeout') return undefined;
+        this.#lost(model, 'lost', error);
+        return error;
       },
     );
   }
@@ -664,9 +670,15 @@ export class Session extends Emitter<SessionEvents> {
             // the cache first (see `#welcomed`).
             this.#dirty.add(model);
             await this.#persistNow();
-            await this.#reopen(model);
+            const refused = await this.#reopen(model);
+            if (refused) {
+              // Deleted, or no longer readable: create it again if asked to, else fail.
+              if (request.type === 'open_or_create_model' && refused.code === 'model_not_found') {
+                return this.#openFresh(request);
+              }
+              throw refused;
+            }
           }
-          if (model.isClosed && request.type === 'open_or_create_model') return this.#openFresh(request);
           return model;
         }
       }

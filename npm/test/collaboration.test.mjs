@@ -112,6 +112,8 @@ test('a batch reaches everyone at once, and a batch that throws leaves nothing',
   const { ma, mb, done } = await pair('batch', { tasks: [], count: 0 });
   const seen = [];
   mb.root.on('change', (e) => seen.push(`${e.type}@${e.element.path.join('.')}`));
+  let settledEvents = 0;
+  ma.on('settled', () => settledEvents++);
   ma.batch(() => {
     ma.elementAt('tasks').push({ title: 'one', done: false });
     ma.elementAt('tasks').push({ title: 'two', done: false });
@@ -119,6 +121,7 @@ test('a batch reaches everyone at once, and a batch that throws leaves nothing',
   });
   await converged([ma, mb]);
   assert.equal(mb.version, 1, 'one atomic operation');
+  assert.equal(settledEvents, 1, 'the settled event fires once the batch is acknowledged');
   assert.deepEqual(seen, ['insert@tasks', 'insert@tasks', 'delta@count']);
   assert.throws(() =>
     ma.batch(() => {
