@@ -171,6 +171,7 @@ export class Session extends Emitter<SessionEvents> {
   #flushScheduled = false;
   #dirty = new Set<RealTimeModel>();
   #persistTimer: ReturnType<typeof setTimeout> | undefined;
+  #persistChain: Promise<void> = Promise.resolve();
   #connectedWaiters: { resolve: () => void; reject: (e: TandemError) => void }[] = [];
 
   /** @internal Use `connect` or `createSession`. */
@@ -305,6 +306,8 @@ export class Session extends Emitter<SessionEvents> {
     if (this.#closedByUser) return;
     this.#closedByUser = true;
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#persistTimer);
+    this.#persistTimer = undefined;
     await this.persist().catch(() => {});
     const ws = this.#ws;
     this.#ws = undefined;
@@ -398,12 +401,12 @@ export class Session extends Emitter<SessionEvents> {
     }
     this.#pending.clear();
     for (const model of this.#models.values()) model._setOnline(false);
-    void this.persist().catch(() => {});
     if (this.#closedByUser) {
       this.#setState('disconnected', {});
       this.#rejectWaiters(new TandemError('disconnected', 'the session was disconnected'));
       return;
     }
+    void this.persist().catch(() => {});
     if (this.#fatal) return;
     if (!this.#everConnected && this.#connectedWaiters.length > 0 && this.#failFast) {
       this.#fail(new TandemError('disconnected', `could not reach the relay at ${this.url} (${code}${reason ? `: ${reason}` : ''})`));
@@ -744,14 +747,22 @@ export class Session extends Emitter<SessionEvents> {
   }
 
   #persistSoon(): void {
-    if (this.#persistTimer || !this.#storage) return;
+    if (this.#persistTimer || !this.#storage || this.#closedByUser) return;
     this.#persistTimer = setTimeout(() => {
       this.#persistTimer = undefined;
       void this.#persistNow().catch(() => {});
     }, this.#options.persistDelay);
   }
 
-  async #persistNow(): Promise<void> {
+  /** Writes the dirty models' cache entries, one write after another: an older entry written
+   * after a newer one would lose the newer one's edits. */
+  #persistNow(): Promise<void> {
+    const run = this.#persistChain.then(() => this.#writeDirty());
+    this.#persistChain = run.catch(() => {});
+    return run;
+  }
+
+  async #writeDirty(): Promise<void> {
     const storage = this.#storage;
     if (!storage) return;
     const dirty = [...this.#dirty];

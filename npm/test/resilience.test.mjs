@@ -181,6 +181,6 @@ test('offline across sessions: edits cached on disk are restored, re-sent and me
     assert.equal(data.text, '[bob] (still offline) start [offline edit]');
     await Promise.all([second.disconnect(), bob.disconnect()]);
   } finally {
-    rmSync(directory, { recursive: true, force: true });
+    rmSync(directory, { recursive: true, force: true, maxRetries: 10 });
   }
 });
