@@ -58,7 +58,9 @@ try {
         if (del > 0) text.remove(pos, del);
         if (ins.length > 0) text.insert(pos, ins);
       }
+      const length = text.length; // a read: everything typed has reached the engine
       const applied = performance.now();
+      if (length !== trace.end.length) throw new Error(`${trace.name}: wrong length`);
       await model.settled();
       const done = performance.now();
       if (text.value() !== trace.end) throw new Error(`${trace.name}: wrong final text`);

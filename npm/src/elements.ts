@@ -163,10 +163,16 @@ export class RealTimeString extends RealTimeElement<string> {
   insert(index: number, text: string): void {
     const model = this.model;
     model._writable();
-    try {
-      model._engine.stringInsert(model._local, this._handle, index, text);
-    } catch (error) {
-      throw model._fail(error);
+    // Typing on where the last insert ended joins it in the model's type-ahead buffer (one
+    // call into the engine per run, when anything reads or sends); anything else goes in now.
+    if (!model._typeAhead(this, index, text)) {
+      model._flushTyping();
+      try {
+        model._engine.stringInsert(model._local, this._handle, index, text);
+      } catch (error) {
+        throw model._fail(error);
+      }
+      model._typingFrom(this, index + text.length);
     }
     model._edited(this, 'insert', index, undefined, text);
   }
@@ -175,6 +181,11 @@ export class RealTimeString extends RealTimeElement<string> {
   remove(index: number, length: number): void {
     const model = this.model;
     model._writable();
+    if (model._eraseAhead(this, index, length)) {
+      model._edited(this, 'remove', index, length, undefined);
+      return;
+    }
+    model._flushTyping();
     try {
       model._engine.stringRemove(model._local, this._handle, index, length);
     } catch (error) {
@@ -187,6 +198,7 @@ export class RealTimeString extends RealTimeElement<string> {
   splice(index: number, removeCount: number, text = ''): void {
     const model = this.model;
     model._writable();
+    model._flushTyping();
     try {
       model._engine.stringSplice(model._local, this._handle, index, removeCount, text);
     } catch (error) {

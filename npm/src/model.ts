@@ -108,6 +108,13 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   #closed = false;
   #online: boolean;
   #settledWaiters: (() => void)[] = [];
+  /**
+   * Typing not yet handed to the engine: text inserted right where the previous insert into
+   * `element` ended (validated then), kept as one run and handed over as one insert before
+   * anything else reaches the engine. Crossing into WebAssembly once per run instead of once
+   * per keystroke is what makes replaying typing fast.
+   */
+  #typing: { element: RealTimeElement; at: number; text: string } | undefined;
   /** Whether it was settled when last checked (`settled` fires on the change). */
   #wasSettled = true;
 
@@ -242,9 +249,53 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   // --- internal ------------------------------------------------------------------------------
 
+  /** @internal Adds an insert to the type-ahead run if it continues it; returns whether it did. */
+  _typeAhead(element: RealTimeElement, index: number, text: string): boolean {
+    const typing = this.#typing;
+    if (typing === undefined || typing.element !== element || index !== typing.at + typing.text.length) return false;
+    typing.text += text;
+    return true;
+  }
+
+  /**
+   * @internal Takes a removal of the end of the type-ahead run (a backspace while typing) out
+   * of the run; returns whether it did.
+   */
+  _eraseAhead(element: RealTimeElement, index: number, length: number): boolean {
+    const typing = this.#typing;
+    if (typing === undefined || typing.element !== element || length > typing.text.length || length <= 0) return false;
+    const keep = typing.text.length - length;
+    if (index !== typing.at + keep) return false;
+    const next = typing.text.charCodeAt(keep);
+    if (next >= 0xdc00 && next <= 0xdfff && keep > 0) return false; // would split a surrogate pair
+    typing.text = typing.text.slice(0, keep);
+    return true;
+  }
+
+  /** @internal Starts a type-ahead run after an insert the engine applied, ending at `at`. */
+  _typingFrom(element: RealTimeElement, at: number): void {
+    this.#typing = { element, at, text: '' };
+  }
+
+  /** @internal Hands the type-ahead run to the engine (before anything else reaches it). */
+  _flushTyping(): void {
+    const typing = this.#typing;
+    if (typing === undefined) return;
+    this.#typing = undefined;
+    if (typing.text.length === 0) return;
+    try {
+      this._engine.stringInsert(this._local, typing.element._handle, typing.at, typing.text);
+    } catch (error) {
+      // Only a continuation of an insert the engine accepted gets here, so this does not
+      // happen; if it did, the run is lost and the error says why.
+      throw this._fail(error);
+    }
+  }
+
   /** @internal Calls the engine, turning its errors into `TandemError`s. */
   _call<T>(fn: (engine: Engine, local: number) => T): T {
     if (this.#closed) throw new TandemError('closed', `model ${this.collection}/${this.id} is closed`);
+    if (this.#typing !== undefined) this._flushTyping();
     try {
       return fn(this._engine, this._local);
     } catch (error) {

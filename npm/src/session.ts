@@ -470,6 +470,7 @@ export class Session extends Emitter<SessionEvents> {
   #receive(frame: Uint8Array): void {
     let events: RelayEvent[];
     try {
+      this.#flushTyping();
       events = JSON.parse(this.#engine.receive(frame));
     } catch (error) {
       const failure = this._engineFailure(error);
@@ -730,9 +731,15 @@ export class Session extends Emitter<SessionEvents> {
     }
   }
 
+  /** Hands every model's type-ahead run to the engine. */
+  #flushTyping(): void {
+    for (const model of this.#models.values()) model._flushTyping();
+  }
+
   #flushNow(): void {
     this.#flushScheduled = false;
     const ws = this.#ws;
+    this.#flushTyping();
     if (ws && this.#state === 'connected') {
       let frames: Uint8Array[];
       try {
@@ -772,6 +779,7 @@ export class Session extends Emitter<SessionEvents> {
       if (model.isClosed) continue;
       let entry: Uint8Array;
       try {
+        model._flushTyping();
         entry = this.#engine.cacheEntry(model._local);
       } catch {
         continue;

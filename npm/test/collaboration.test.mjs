@@ -200,3 +200,40 @@ test('history plays back every version with who made it and when', async () => {
   assert.ok(view.version >= 2 && view.data.text.startsWith('one two'));
   await done();
 });
+
+test('typing runs reach the engine before any read, remote change, undo or send', async () => {
+  const { ma, mb, done } = await pair('typing', { text: '' });
+  const text = ma.elementAt('text');
+  const events = [];
+  text.on('insert', (e) => events.push(e.value));
+  for (const c of 'hello') text.insert(text.value().length, c); // reads between keystrokes
+  for (const [i, c] of [...' world'].entries()) text.insert(5 + i, c); // a run with no reads
+  assert.equal(events.join(''), 'hello world', 'one event per keystroke');
+  text.insert(0, '['); // not where the run ended: the run goes in first
+  text.insert(1, '(');
+  text.insert(13, ']');
+  text.insert(0, '{');
+  assert.equal(text.value(), '{[(hello world]');
+  text.remove(0, 3);
+  text.remove(11, 1);
+  text.insert(11, 'x');
+  text.insert(12, 'y😀');
+  assert.throws(() => text.remove(14, 1), { code: 'splits_surrogate_pair' }, 'half an emoji');
+  text.remove(13, 2);
+  text.insert(13, 'a');
+  text.insert(14, 'bc');
+  text.remove(15, 1); // backspacing over typing that has not reached the engine yet
+  text.remove(14, 1);
+  assert.equal(text.value(), 'hello worldxya');
+  text.remove(11, 3);
+  assert.equal(text.value(), 'hello world');
+  await converged([ma, mb]);
+  mb.elementAt('text').insert(0, '> ');
+  for (const [i, c] of [...'!!'].entries()) text.insert(11 + i, c); // typed before Bob's edit arrives
+  let data = await converged([ma, mb]);
+  assert.equal(data.text, '> hello world!!');
+  assert.equal(ma.undo(), true, 'the typing is one undo step');
+  data = await converged([ma, mb]);
+  assert.equal(data.text, '> ');
+  await done();
+});
