@@ -74,15 +74,7 @@ impl LocalModel {
 
     /// The element a handle names, if it is still in the data.
     pub fn element(&self, handle: u32) -> Result<ElementId> {
-        let id = *self
-            .elements
-            .get(handle as usize)
-            .ok_or(EngineError::Detached)?;
-        if self.client.model().contains(id) {
-            Ok(id)
-        } else {
-            Err(EngineError::Detached)
-        }
+        self.kind(handle).map(|(id, _)| id)
     }
 
     /// The handles of an element and its ancestors, the element first.
@@ -97,7 +89,10 @@ impl LocalModel {
     }
 
     fn kind(&self, handle: u32) -> Result<(ElementId, ElementKind)> {
-        let id = self.element(handle)?;
+        let id = *self
+            .elements
+            .get(handle as usize)
+            .ok_or(EngineError::Detached)?;
         let kind = self.client.model().kind(id).ok_or(EngineError::Detached)?;
         Ok((id, kind))
     }

@@ -106,14 +106,14 @@ pub fn compose_into(prev: &mut Op, next: &Op) -> bool {
     }
     if q == a_end && b.remove == 0 {
         // The common case, typing on: append in place.
-        let text = b.text.to_owned();
+        let appended = b.text;
         return match prev {
             Op::StringInsert { text: t, .. } | Op::StringSplice { text: t, .. } => {
-                t.push_str(&text);
+                t.push_str(appended);
                 true
             }
             Op::StringRemove { id, index, len } => {
-                *prev = from_splice(*id, *index, *len, text);
+                *prev = from_splice(*id, *index, *len, appended.to_owned());
                 true
             }
             _ => false,
