@@ -133,3 +133,22 @@ test('a relay that is gone: connect fails, requests in flight fail with disconne
     await own.close();
   }
 });
+
+test('garbage from a server that is not a relay is refused without crashing the client', async () => {
+  const { WebSocketServer } = await import('ws');
+  const port = await freePort();
+  const server = new WebSocketServer({ host: '127.0.0.1', port });
+  const frames = [new Uint8Array([]), new Uint8Array([0xff, 0xff, 0xff]), new Uint8Array(4096).fill(7), 'text frame'];
+  let next = 0;
+  server.on('connection', (socket) => socket.send(frames[next++ % frames.length]));
+  try {
+    for (let i = 0; i < frames.length; i++) {
+      await assert.rejects(
+        connect(`ws://127.0.0.1:${port}/ws`, { anonymous: 'x' }, { storage: false, connectTimeout: 1000 }),
+        code('disconnected'),
+      );
+    }
+  } finally {
+    server.close();
+  }
+});
