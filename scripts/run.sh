@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 # The WebAssembly client and the npm package the demo uses.
 scripts/build-wasm.sh
-exec cargo run --release -p tandem-relay -- "$@"
+exec cargo run --release -p tandem-relay --bin tandem-relay -- "$@"
