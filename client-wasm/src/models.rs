@@ -454,10 +454,13 @@ impl Engine {
         at: f64,
         text: String,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::String)?;
-        let index = index(at)?;
-        Ok(m.edit(Op::StringInsert { id, index, text })?)
+        self.edit_element(local, element, ElementKind::String, |id| {
+            Ok(Op::StringInsert {
+                id,
+                index: index(at)?,
+                text,
+            })
+        })
     }
 
     /// Removes `len` UTF-16 code units of a string at `at`.
@@ -469,10 +472,13 @@ impl Engine {
         at: f64,
         len: f64,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::String)?;
-        let (index, len) = (index(at)?, index(len)?);
-        Ok(m.edit(Op::StringRemove { id, index, len })?)
+        self.edit_element(local, element, ElementKind::String, |id| {
+            Ok(Op::StringRemove {
+                id,
+                index: index(at)?,
+                len: index(len)?,
+            })
+        })
     }
 
     /// Removes `remove` code units at `at` and inserts `text` there, as one edit.
@@ -485,28 +491,27 @@ impl Engine {
         remove: f64,
         text: String,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::String)?;
-        let (index, remove) = (index(at)?, index(remove)?);
-        let op = match (remove, text.is_empty()) {
-            (0, _) => Op::StringInsert { id, index, text },
-            (len, true) => Op::StringRemove { id, index, len },
-            _ => Op::StringSplice {
-                id,
-                index,
-                remove,
-                text,
-            },
-        };
-        Ok(m.edit(op)?)
+        self.edit_element(local, element, ElementKind::String, |id| {
+            let (index, remove) = (index(at)?, index(remove)?);
+            Ok(match (remove, text.is_empty()) {
+                (0, _) => Op::StringInsert { id, index, text },
+                (len, true) => Op::StringRemove { id, index, len },
+                _ => Op::StringSplice {
+                    id,
+                    index,
+                    remove,
+                    text,
+                },
+            })
+        })
     }
 
     /// Replaces a string's whole text.
     #[wasm_bindgen(js_name = stringSet)]
     pub fn string_set(&mut self, local: u32, element: u32, value: String) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::String)?;
-        Ok(m.edit(Op::StringSet { id, value })?)
+        self.edit_element(local, element, ElementKind::String, |id| {
+            Ok(Op::StringSet { id, value })
+        })
     }
 
     /// Inserts a value (JSON) into an array.
@@ -518,25 +523,25 @@ impl Engine {
         at: f64,
         value: &str,
     ) -> Result<(), JsValue> {
-        let value = value_from_json(value)?;
-        let node = value.into_node(&mut self.ids);
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Array)?;
-        let index = index(at)?;
-        Ok(m.edit(Op::ArrayInsert {
-            id,
-            index,
-            value: node,
-        })?)
+        let value = self.node_from_json(value)?;
+        self.edit_element(local, element, ElementKind::Array, |id| {
+            Ok(Op::ArrayInsert {
+                id,
+                index: index(at)?,
+                value,
+            })
+        })
     }
 
     /// Removes an array's item.
     #[wasm_bindgen(js_name = arrayRemove)]
     pub fn array_remove(&mut self, local: u32, element: u32, at: f64) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Array)?;
-        let index = index(at)?;
-        Ok(m.edit(Op::ArrayRemove { id, index })?)
+        self.edit_element(local, element, ElementKind::Array, |id| {
+            Ok(Op::ArrayRemove {
+                id,
+                index: index(at)?,
+            })
+        })
     }
 
     /// Replaces an array's item with a value (JSON).
@@ -548,16 +553,14 @@ impl Engine {
         at: f64,
         value: &str,
     ) -> Result<(), JsValue> {
-        let value = value_from_json(value)?;
-        let node = value.into_node(&mut self.ids);
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Array)?;
-        let index = index(at)?;
-        Ok(m.edit(Op::ArrayReplace {
-            id,
-            index,
-            value: node,
-        })?)
+        let value = self.node_from_json(value)?;
+        self.edit_element(local, element, ElementKind::Array, |id| {
+            Ok(Op::ArrayReplace {
+                id,
+                index: index(at)?,
+                value,
+            })
+        })
     }
 
     /// Moves an array's item from one index to another.
@@ -569,10 +572,13 @@ impl Engine {
         from: f64,
         to: f64,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Array)?;
-        let (from, to) = (index(from)?, index(to)?);
-        Ok(m.edit(Op::ArrayMove { id, from, to })?)
+        self.edit_element(local, element, ElementKind::Array, |id| {
+            Ok(Op::ArrayMove {
+                id,
+                from: index(from)?,
+                to: index(to)?,
+            })
+        })
     }
 
     /// Replaces every item of an array (JSON array).
@@ -581,13 +587,13 @@ impl Engine {
         let Value::Array(items) = value_from_json(value)? else {
             return Err(EngineError::invalid("an array's value is an array").into());
         };
-        let nodes = items
+        let value = items
             .into_iter()
             .map(|v| v.into_node(&mut self.ids))
             .collect();
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Array)?;
-        Ok(m.edit(Op::ArraySet { id, value: nodes })?)
+        self.edit_element(local, element, ElementKind::Array, |id| {
+            Ok(Op::ArraySet { id, value })
+        })
     }
 
     /// Sets an object's property to a value (JSON), adding it if it is missing.
@@ -599,38 +605,35 @@ impl Engine {
         key: String,
         value: &str,
     ) -> Result<(), JsValue> {
-        let value = value_from_json(value)?;
-        let node = value.into_node(&mut self.ids);
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Object)?;
-        let exists = m
-            .client
-            .model()
-            .object_props(id)
-            .is_some_and(|mut props| props.any(|(k, _)| k == key));
-        let op = if exists {
-            Op::ObjectSet {
-                id,
-                key,
-                value: node,
-            }
-        } else {
-            Op::ObjectAdd {
-                id,
-                key,
-                value: node,
-                before: Vec::new(),
-            }
+        let value = self.node_from_json(value)?;
+        let exists = {
+            let m = self.model(local)?;
+            let id = m.expect(element, ElementKind::Object)?;
+            m.client
+                .model()
+                .object_props(id)
+                .is_some_and(|mut props| props.any(|(k, _)| k == key))
         };
-        Ok(m.edit(op)?)
+        self.edit_element(local, element, ElementKind::Object, |id| {
+            Ok(if exists {
+                Op::ObjectSet { id, key, value }
+            } else {
+                Op::ObjectAdd {
+                    id,
+                    key,
+                    value,
+                    before: Vec::new(),
+                }
+            })
+        })
     }
 
     /// Removes an object's property.
     #[wasm_bindgen(js_name = objectRemove)]
     pub fn object_remove(&mut self, local: u32, element: u32, key: String) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Object)?;
-        Ok(m.edit(Op::ObjectRemove { id, key })?)
+        self.edit_element(local, element, ElementKind::Object, |id| {
+            Ok(Op::ObjectRemove { id, key })
+        })
     }
 
     /// Replaces every property of an object (JSON object).
@@ -639,37 +642,37 @@ impl Engine {
         let Value::Object(props) = value_from_json(value)? else {
             return Err(EngineError::invalid("an object's value is an object").into());
         };
-        let nodes = props
+        let value = props
             .into_iter()
             .map(|(k, v)| (k, v.into_node(&mut self.ids)))
             .collect();
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Object)?;
-        Ok(m.edit(Op::ObjectSetAll { id, value: nodes })?)
+        self.edit_element(local, element, ElementKind::Object, |id| {
+            Ok(Op::ObjectSetAll { id, value })
+        })
     }
 
     /// Adds to a number.
     #[wasm_bindgen(js_name = numberAdd)]
     pub fn number_add(&mut self, local: u32, element: u32, delta: f64) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Number)?;
-        Ok(m.edit(Op::NumberAdd { id, delta })?)
+        self.edit_element(local, element, ElementKind::Number, |id| {
+            Ok(Op::NumberAdd { id, delta })
+        })
     }
 
     /// Sets a number.
     #[wasm_bindgen(js_name = numberSet)]
     pub fn number_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Number)?;
-        Ok(m.edit(Op::NumberSet { id, value })?)
+        self.edit_element(local, element, ElementKind::Number, |id| {
+            Ok(Op::NumberSet { id, value })
+        })
     }
 
     /// Sets a boolean.
     #[wasm_bindgen(js_name = booleanSet)]
     pub fn boolean_set(&mut self, local: u32, element: u32, value: bool) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Boolean)?;
-        Ok(m.edit(Op::BooleanSet { id, value })?)
+        self.edit_element(local, element, ElementKind::Boolean, |id| {
+            Ok(Op::BooleanSet { id, value })
+        })
     }
 
     /// Sets a date (milliseconds since the epoch).
@@ -678,12 +681,12 @@ impl Engine {
         if !value.is_finite() {
             return Err(EngineError::invalid("a date is a finite number of milliseconds").into());
         }
-        let m = self.model_mut(local)?;
-        let id = m.expect(element, ElementKind::Date)?;
-        Ok(m.edit(Op::DateSet {
-            id,
-            value: value as i64,
-        })?)
+        self.edit_element(local, element, ElementKind::Date, |id| {
+            Ok(Op::DateSet {
+                id,
+                value: value as i64,
+            })
+        })
     }
 
     // --- batches and undo ------------------------------------------------------------------
@@ -756,6 +759,28 @@ impl Engine {
     #[wasm_bindgen(js_name = canRedo)]
     pub fn can_redo(&self, local: u32) -> Result<bool, JsValue> {
         Ok(self.model(local)?.client.can_redo())
+    }
+}
+
+impl Engine {
+    /// Edits element `element` of model `local`, which must be of type `kind`: `make` builds the
+    /// operation from its id; it applies locally and is queued for the relay.
+    fn edit_element(
+        &mut self,
+        local: u32,
+        element: u32,
+        kind: ElementKind,
+        make: impl FnOnce(ElementId) -> Result<Op>,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, kind)?;
+        let op = make(id)?;
+        Ok(m.edit(op)?)
+    }
+
+    /// A value from JSON as a new subtree with ids from this client's site.
+    fn node_from_json(&mut self, json: &str) -> Result<Node> {
+        Ok(value_from_json(json)?.into_node(&mut self.ids))
     }
 }
 

@@ -17,6 +17,22 @@ fn key_of(m: &LocalModel, element: Option<u32>, key: String) -> Result<Reference
     })
 }
 
+impl Engine {
+    /// Runs `f` on a model's replica with the reference key for `element` and `key`.
+    fn with_key(
+        &mut self,
+        local: u32,
+        element: Option<u32>,
+        key: String,
+        f: impl FnOnce(&mut tandem_core::client::ClientModel, ReferenceKey),
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let key = key_of(m, element, key)?;
+        f(&mut m.client, key);
+        Ok(())
+    }
+}
+
 #[wasm_bindgen]
 impl Engine {
     /// Sets a local reference on `element` (or on the model when `None`) to a value (JSON:
@@ -44,10 +60,9 @@ impl Engine {
         element: Option<u32>,
         key: String,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let key = key_of(m, element, key)?;
-        m.client.clear_reference(&key);
-        Ok(())
+        self.with_key(local, element, key, |client, key| {
+            client.clear_reference(&key)
+        })
     }
 
     /// Starts showing a local reference to the model's other sessions.
@@ -58,10 +73,9 @@ impl Engine {
         element: Option<u32>,
         key: String,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let key = key_of(m, element, key)?;
-        m.client.share_reference(key);
-        Ok(())
+        self.with_key(local, element, key, |client, key| {
+            client.share_reference(key)
+        })
     }
 
     /// Stops showing a local reference.
@@ -72,10 +86,9 @@ impl Engine {
         element: Option<u32>,
         key: String,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let key = key_of(m, element, key)?;
-        m.client.unshare_reference(&key);
-        Ok(())
+        self.with_key(local, element, key, |client, key| {
+            client.unshare_reference(&key)
+        })
     }
 
     /// Forgets a local reference (unsharing it).
@@ -86,10 +99,9 @@ impl Engine {
         element: Option<u32>,
         key: String,
     ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let key = key_of(m, element, key)?;
-        m.client.dispose_reference(&key);
-        Ok(())
+        self.with_key(local, element, key, |client, key| {
+            client.dispose_reference(&key)
+        })
     }
 
     /// A local reference's current value as JSON, or `None` if it points at nothing.

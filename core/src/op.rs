@@ -89,6 +89,33 @@ pub enum Op {
     Compound(Vec<Op>),
 }
 
+/// Matches every primitive operation's target `id` once, for [`Op::target`] and
+/// [`Op::target_mut`]; a compound has none.
+macro_rules! with_target {
+    ($op:expr, |$id:ident| $then:expr) => {
+        match $op {
+            Op::StringInsert { id: $id, .. }
+            | Op::StringRemove { id: $id, .. }
+            | Op::StringSplice { id: $id, .. }
+            | Op::StringSet { id: $id, .. }
+            | Op::ArrayInsert { id: $id, .. }
+            | Op::ArrayRemove { id: $id, .. }
+            | Op::ArrayReplace { id: $id, .. }
+            | Op::ArrayMove { id: $id, .. }
+            | Op::ArraySet { id: $id, .. }
+            | Op::ObjectAdd { id: $id, .. }
+            | Op::ObjectSet { id: $id, .. }
+            | Op::ObjectRemove { id: $id, .. }
+            | Op::ObjectSetAll { id: $id, .. }
+            | Op::NumberAdd { id: $id, .. }
+            | Op::NumberSet { id: $id, .. }
+            | Op::BooleanSet { id: $id, .. }
+            | Op::DateSet { id: $id, .. } => Some($then),
+            Op::Compound(_) => None,
+        }
+    };
+}
+
 impl Op {
     /// The operation that does nothing.
     pub fn noop() -> Op {
@@ -108,50 +135,12 @@ impl Op {
 
     /// The element this operation edits; `None` for a compound.
     pub fn target(&self) -> Option<ElementId> {
-        Some(match self {
-            Op::StringInsert { id, .. }
-            | Op::StringRemove { id, .. }
-            | Op::StringSplice { id, .. }
-            | Op::StringSet { id, .. }
-            | Op::ArrayInsert { id, .. }
-            | Op::ArrayRemove { id, .. }
-            | Op::ArrayReplace { id, .. }
-            | Op::ArrayMove { id, .. }
-            | Op::ArraySet { id, .. }
-            | Op::ObjectAdd { id, .. }
-            | Op::ObjectSet { id, .. }
-            | Op::ObjectRemove { id, .. }
-            | Op::ObjectSetAll { id, .. }
-            | Op::NumberAdd { id, .. }
-            | Op::NumberSet { id, .. }
-            | Op::BooleanSet { id, .. }
-            | Op::DateSet { id, .. } => *id,
-            Op::Compound(_) => return None,
-        })
+        with_target!(self, |id| *id)
     }
 
     /// The element this operation edits, to rewrite it; `None` for a compound.
     pub fn target_mut(&mut self) -> Option<&mut ElementId> {
-        Some(match self {
-            Op::StringInsert { id, .. }
-            | Op::StringRemove { id, .. }
-            | Op::StringSplice { id, .. }
-            | Op::StringSet { id, .. }
-            | Op::ArrayInsert { id, .. }
-            | Op::ArrayRemove { id, .. }
-            | Op::ArrayReplace { id, .. }
-            | Op::ArrayMove { id, .. }
-            | Op::ArraySet { id, .. }
-            | Op::ObjectAdd { id, .. }
-            | Op::ObjectSet { id, .. }
-            | Op::ObjectRemove { id, .. }
-            | Op::ObjectSetAll { id, .. }
-            | Op::NumberAdd { id, .. }
-            | Op::NumberSet { id, .. }
-            | Op::BooleanSet { id, .. }
-            | Op::DateSet { id, .. } => id,
-            Op::Compound(_) => return None,
-        })
+        with_target!(self, |id| id)
     }
 
     /// The new subtrees this operation inserts (none for a compound: see its parts).
