@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly client engine into npm/wasm/ and prints its size: cargo (wasm32), then
 # wasm-bindgen (the CLI pinned to the crate's version), then wasm-opt from the npm `binaryen`
-# package (never Debian's old one), then the npm package's TypeScript.
+# package (never Debian's old one), then the npm package's TypeScript, then the minified browser
+# bundle (esbuild) that the package's `browser` export points at.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,8 @@ npm/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers --enable-bulk
   --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
   npm/wasm/tandem_bg.wasm -o npm/wasm/tandem_bg.wasm
 (cd npm && node_modules/.bin/tsc -p tsconfig.json)
+# The browser build: the package and the wasm-bindgen glue in one minified module (Node's
+# optional imports stay dynamic). It sits in dist/, so `../wasm/tandem_bg.wasm` still resolves.
+(cd npm && node_modules/.bin/esbuild dist/index.js --bundle --format=esm --minify --log-level=warning \
+  --external:ws --outfile=dist/tandem.min.js)
 node npm/scripts/size.mjs

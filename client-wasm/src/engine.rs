@@ -1,8 +1,8 @@
 //! The engine of one client: the session handshake, every frame in and out, and the open
 //! models' replicas across reconnects.
 
-use rustc_hash::FxHashMap;
-use serde_json::{json, Value as Json};
+use crate::json;
+use crate::json::Json;
 use tandem_core::client::{ClientModel, ReferenceUpdate};
 use tandem_core::protocol::{
     decode_relay, encode_client, Auth, ClientMessage, ErrorCode, Hello, HistoricOp, Limits,
@@ -16,6 +16,7 @@ use crate::events::Events;
 use crate::interop::{collaborator_json, user_json};
 use crate::models::LocalModel;
 use crate::requests::{parse_request, response_json};
+use crate::small_map::SmallMap;
 
 /// The most operations sent in one frame; longer queues (after a long offline session) go out
 /// in several frames.
@@ -46,9 +47,9 @@ pub struct Engine {
     /// Open models by local id (their index); `None` for closed ones.
     pub(crate) models: Vec<Option<LocalModel>>,
     /// Local id by the relay's handle, for the current connection.
-    by_handle: FxHashMap<u32, u32>,
+    by_handle: SmallMap<u32, u32>,
     /// Requests whose answer the engine acts on, by request id.
-    pending: FxHashMap<u64, Pending>,
+    pending: SmallMap<u64, Pending>,
 }
 
 #[wasm_bindgen]
@@ -62,8 +63,8 @@ impl Engine {
             session: None,
             ids: IdGenerator::new(0),
             models: Vec::new(),
-            by_handle: FxHashMap::default(),
-            pending: FxHashMap::default(),
+            by_handle: SmallMap::default(),
+            pending: SmallMap::default(),
         }
     }
 
@@ -71,8 +72,7 @@ impl Engine {
     /// `{"type": "password", "username", "password"}`, `{"type": "jwt", "token"}` or
     /// `{"type": "reconnect", "token"}`.
     pub fn hello(&self, auth: &str) -> Result<Vec<u8>, JsValue> {
-        let json: Json = serde_json::from_str(auth)
-            .map_err(|e| EngineError::invalid(format!("auth is not JSON: {e}")))?;
+        let json = Json::parse(auth)?;
         let text = |key: &str| -> Result<String> {
             json[key]
                 .as_str()
@@ -105,8 +105,7 @@ impl Engine {
     /// Encodes a request (JSON, see `requests.rs`) with the id JavaScript correlates it by.
     pub fn request(&mut self, request_id: f64, request: &str) -> Result<Vec<u8>, JsValue> {
         let request_id = request_id as u64;
-        let json: Json = serde_json::from_str(request)
-            .map_err(|e| EngineError::invalid(format!("request is not JSON: {e}")))?;
+        let json = Json::parse(request)?;
         let request = if json["type"] == "reopen" {
             let local = json["local"].as_u64().unwrap_or(u64::MAX) as u32;
             let model = self.model(local)?;
@@ -184,9 +183,14 @@ impl Engine {
     }
 
     /// Every frame to send now: each online model's pending operations (a frame's worth of
-    /// typing goes out together) and reference changes. Call it once per animation frame.
-    pub fn flush(&mut self) -> js_sys::Array {
-        let frames = js_sys::Array::new();
+    /// typing goes out together) and reference changes. Call it once per animation frame. The
+    /// frames come one after the other, each after its length (4 bytes, little-endian).
+    pub fn flush(&mut self) -> Vec<u8> {
+        let mut frames = Vec::new();
+        let mut push = |frame: Vec<u8>| {
+            frames.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            frames.extend_from_slice(&frame);
+        };
         for model in self.models.iter_mut().flatten() {
             let Some(handle) = model.handle else {
                 continue;
@@ -200,15 +204,14 @@ impl Engine {
             let mut first_seq = 0;
             let mut context_version = 0;
             let mut bytes = 0;
-            let send = |ops: &mut Vec<tandem_core::Op>, first_seq: u64, context_version| {
+            let mut send = |ops: &mut Vec<tandem_core::Op>, first_seq: u64, context_version| {
                 if !ops.is_empty() {
-                    let frame = encode_client(&ClientMessage::SubmitOps {
+                    push(encode_client(&ClientMessage::SubmitOps {
                         model: handle,
                         first_seq,
                         context_version,
                         ops: std::mem::take(ops),
-                    });
-                    frames.push(&js_sys::Uint8Array::from(frame.as_slice()));
+                    }));
                 }
             };
             for u in out.ops {
@@ -246,9 +249,7 @@ impl Engine {
                         context_version: version,
                     },
                 };
-                frames.push(&js_sys::Uint8Array::from(
-                    encode_client(&message).as_slice(),
-                ));
+                push(encode_client(&message));
             }
         }
         frames
@@ -597,10 +598,11 @@ impl Engine {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut who: FxHashMap<u64, (String, String, i64)> = FxHashMap::default();
+        // Authors by version, in version order (the relay sends operations in its order).
+        let mut who = Vec::with_capacity(ops.len());
         let mut feed = Vec::with_capacity(ops.len());
         for op in ops {
-            who.insert(op.version, (op.user_id, op.session_id, op.timestamp_ms));
+            who.push((op.version, (op.user_id, op.session_id, op.timestamp_ms)));
             feed.push((op.version, op.origin, op.seq, op.op));
         }
         let model = self.model_mut(local)?;

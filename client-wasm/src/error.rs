@@ -1,5 +1,5 @@
-//! The engine's errors, turned into JavaScript `Error`s with a stable `code` property (the
-//! package wraps them into `TandemError`).
+//! The engine's errors, thrown to JavaScript with their stable code (the package turns them into
+//! `TandemError`s).
 
 use tandem_core::client::ClientError;
 use tandem_core::protocol::DecodeError;
@@ -56,11 +56,11 @@ impl EngineError {
 }
 
 impl From<EngineError> for JsValue {
+    /// What JavaScript catches: `code`, a NUL, then the message (the package turns it into a
+    /// `TandemError`; building an `Error` here would take JavaScript bindings the module
+    /// otherwise does without).
     fn from(e: EngineError) -> Self {
-        let error = js_sys::Error::new(&e.to_string());
-        // Setting a property on a fresh Error object cannot fail.
-        let _ = js_sys::Reflect::set(&error, &"code".into(), &e.code().into());
-        error.into()
+        JsValue::from_str(&format!("{}\u{0}{e}", e.code()))
     }
 }
 

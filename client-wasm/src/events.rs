@@ -1,7 +1,7 @@
 //! The events an engine call produces, collected and handed to JavaScript as one JSON array.
 
-use rustc_hash::FxHashMap;
-use serde_json::{json, Value as Json};
+use crate::json;
+use crate::json::Json;
 use tandem_core::client::AppliedRemote;
 
 use crate::interop::op_json;
@@ -24,18 +24,21 @@ impl Events {
 
     /// One `changes` event for remote operations just applied to `model`: every primitive change
     /// on an element still in the data, with the element's handle and its ancestors' (so that the
-    /// package can bubble it), and who made it and when (`who` by relay version).
+    /// package can bubble it), and who made it and when (`who`: authors by relay version, in
+    /// version order).
     pub fn remote_changes(
         &mut self,
         local: u32,
         model: &mut LocalModel,
         applied: &[AppliedRemote],
-        who: &FxHashMap<u64, (String, String, i64)>,
+        who: &[(u64, (String, String, i64))],
     ) {
         let mut changes = Vec::new();
         for remote in applied {
             let (user, session, time) = who
-                .get(&remote.version)
+                .binary_search_by_key(&remote.version, |(version, _)| *version)
+                .ok()
+                .map(|at| &who[at].1)
                 .map(|(u, s, t)| (u.as_str(), s.as_str(), *t))
                 .unwrap_or_default();
             for op in remote.op.clone().into_primitives() {
@@ -45,13 +48,11 @@ impl Events {
                 }
                 let path = model.ancestry(target);
                 let mut change = op_json(&op);
-                if let Some(fields) = change.as_object_mut() {
-                    fields.insert("path".into(), json!(path));
-                    fields.insert("userId".into(), user.into());
-                    fields.insert("sessionId".into(), session.into());
-                    fields.insert("timestamp".into(), time.into());
-                    fields.insert("version".into(), remote.version.into());
-                }
+                change.insert("path", json!(path));
+                change.insert("userId", json!(user));
+                change.insert("sessionId", json!(session));
+                change.insert("timestamp", json!(time));
+                change.insert("version", json!(remote.version));
                 changes.push(change);
             }
         }

@@ -2,7 +2,8 @@
 //! structured values (`{"$date": ms}` stands for a date, as everywhere in Tandem), element
 //! handles for element ids, plain numbers for positions.
 
-use serde_json::{json, Map, Value as Json};
+use crate::json;
+use crate::json::{json_value, value_json, Json};
 use tandem_core::op::Op;
 use tandem_core::protocol::{Collaborator, HistoricOp, UserInfo};
 use tandem_core::{ElementId, ElementKind, Node, ReferenceValue, Value};
@@ -11,9 +12,7 @@ use crate::error::{EngineError, Result};
 
 /// Parses JSON text from JavaScript into a model value.
 pub fn value_from_json(text: &str) -> Result<Value> {
-    let json: Json =
-        serde_json::from_str(text).map_err(|e| EngineError::invalid(format!("not JSON: {e}")))?;
-    Ok(Value::from_json(&json)?)
+    json_value(&Json::parse(text)?)
 }
 
 /// A position or length from JavaScript: a whole number that is not negative.
@@ -67,8 +66,8 @@ pub fn historic_op_json(op: &HistoricOp) -> Json {
         .iter()
         .map(|p| {
             let mut change = op_json(p);
-            if let (Some(target), Some(obj)) = (p.target(), change.as_object_mut()) {
-                obj.insert("elementId".into(), target.to_string().into());
+            if let Some(target) = p.target() {
+                change.insert("elementId", json!(target.to_string()));
             }
             change
         })
@@ -83,7 +82,7 @@ pub fn historic_op_json(op: &HistoricOp) -> Json {
 }
 
 fn node_json(node: &Node) -> Json {
-    node.to_value().to_json()
+    value_json(&node.to_value())
 }
 
 /// A primitive operation as a change description (`kind` plus its fields).
@@ -119,11 +118,11 @@ pub fn op_json(op: &Op) -> Json {
         }
         Op::ObjectRemove { key, .. } => json!({"kind": "object_remove", "key": key}),
         Op::ObjectSetAll { value, .. } => {
-            let props: Map<String, Json> = value
+            let props = value
                 .iter()
                 .map(|(k, v)| (k.clone(), node_json(v)))
                 .collect();
-            json!({"kind": "object_set_all", "value": props})
+            json!({"kind": "object_set_all", "value": Json::Object(props)})
         }
         Op::NumberAdd { delta, .. } => json!({"kind": "number_add", "delta": delta}),
         Op::NumberSet { value, .. } => json!({"kind": "number_set", "value": value}),
@@ -154,8 +153,7 @@ pub fn reference_from_json(
     text: &str,
     mut element: impl FnMut(u32) -> Result<ElementId>,
 ) -> Result<ReferenceValue> {
-    let json: Json =
-        serde_json::from_str(text).map_err(|e| EngineError::invalid(format!("not JSON: {e}")))?;
+    let json = Json::parse(text)?;
     let values = json["values"]
         .as_array()
         .ok_or_else(|| EngineError::invalid("a reference value needs `values`"))?;

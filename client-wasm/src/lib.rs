@@ -6,8 +6,8 @@
 //! JavaScript plain values: numbers for element handles, JSON text for structured data. The
 //! npm package (`npm/`) does the rest: the socket, timers, caching and the public API.
 //!
-//! Nothing here panics on input from the network or from JavaScript: every failure is a
-//! JavaScript `Error` with a stable `code` property (see [`error`]). Should a panic happen
+//! Nothing here panics on input from the network or from JavaScript: every failure reaches
+//! JavaScript with a stable code (see [`error`]). Should a panic happen
 //! anyway, [`last_panic`] tells the package what it was, so that it can fail the session
 //! cleanly instead of leaving a trapped instance in use.
 
@@ -15,9 +15,11 @@ mod engine;
 mod error;
 mod events;
 mod interop;
+mod json;
 mod models;
 mod references;
 mod requests;
+mod small_map;
 
 use std::sync::Mutex;
 

@@ -6,8 +6,8 @@
 //! is removed keeps its handle and reads as detached.
 
 use rustc_hash::FxHashMap;
-use serde_json::Value as Json;
 use tandem_core::client::{ClientModel, Unacked, UndoRecord};
+use tandem_core::compose::from_splice;
 use tandem_core::protocol::{decode_frame, encode_frame, Collaborator, Limits};
 use tandem_core::{ElementId, ElementKind, IdGenerator, Model, Node, Op, PathSegment, Value};
 use wasm_bindgen::prelude::*;
@@ -16,6 +16,8 @@ use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::events::Events;
 use crate::interop::{index, kind_name, op_json, value_from_json};
+use crate::json;
+use crate::json::{value_json, Json};
 
 /// How long after a string edit another edit of the same string joins its undo step.
 const UNDO_MERGE_MS: f64 = 1000.0;
@@ -109,29 +111,24 @@ impl LocalModel {
         }
     }
 
-    /// Applies a local edit and queues it; string edits in quick succession share an undo step.
-    fn edit(&mut self, op: Op) -> Result<()> {
-        let target = op.target();
-        let is_text = matches!(
-            op,
-            Op::StringInsert { .. } | Op::StringRemove { .. } | Op::StringSplice { .. }
-        );
-        let now = js_sys::Date::now();
-        let merge = is_text
-            && !std::mem::take(&mut self.boundary)
-            && self
-                .last_edit
-                .is_some_and(|(id, at)| Some(id) == target && now - at < UNDO_MERGE_MS);
+    /// Applies a local edit and queues it. A string edit comes with the time it was typed
+    /// (`typed_at`, in ms, from JavaScript: a clock import on every keystroke would cost more
+    /// than the edit): edits of one string less than a second apart share an undo step.
+    fn edit(&mut self, op: Op, typed_at: Option<f64>) -> Result<()> {
+        let text_edit = typed_at.zip(op.target());
+        let merge = text_edit.is_some_and(|(now, id)| {
+            !std::mem::take(&mut self.boundary)
+                && self
+                    .last_edit
+                    .is_some_and(|(last, at)| last == id && now - at < UNDO_MERGE_MS)
+        });
         let record = if merge {
             UndoRecord::Merge
         } else {
             UndoRecord::Step
         };
         self.client.submit_undoable(op, record)?;
-        self.last_edit = match (is_text, target) {
-            (true, Some(id)) => Some((id, now)),
-            _ => None,
-        };
+        self.last_edit = text_edit.map(|(now, id)| (id, now));
         Ok(())
     }
 
@@ -215,7 +212,7 @@ impl Engine {
     /// The model's collection and id, as JSON `[collection, id]`.
     pub fn identity(&self, local: u32) -> Result<String, JsValue> {
         let m = self.model(local)?;
-        Ok(Json::from(vec![m.collection.clone(), m.id.clone()]).to_string())
+        Ok(json!(vec![m.collection.clone(), m.id.clone()]).to_string())
     }
 
     /// The last relay version applied locally.
@@ -237,13 +234,13 @@ impl Engine {
             .iter()
             .map(crate::interop::collaborator_json)
             .collect();
-        Ok(Json::from(list).to_string())
+        Ok(json!(list).to_string())
     }
 
     /// The whole data as JSON.
     #[wasm_bindgen(js_name = toJson)]
     pub fn to_json(&self, local: u32) -> Result<String, JsValue> {
-        Ok(self.model(local)?.client.model().to_json().to_string())
+        Ok(value_json(&self.model(local)?.client.model().to_value()).to_string())
     }
 
     /// Bytes the model's data takes in memory (an estimate).
@@ -262,15 +259,16 @@ impl Engine {
     /// The handle of the element at `path` (JSON array of keys and indices).
     #[wasm_bindgen(js_name = elementAt)]
     pub fn element_at(&mut self, local: u32, path: &str) -> Result<u32, JsValue> {
-        let json: Json = serde_json::from_str(path)
-            .map_err(|e| EngineError::invalid(format!("path is not JSON: {e}")))?;
+        let json = Json::parse(path)?;
         let segments = json
             .as_array()
             .ok_or_else(|| EngineError::invalid("a path is an array of keys and indices"))?
             .iter()
             .map(|s| match s {
                 Json::String(k) => Ok(PathSegment::Key(k.clone())),
-                Json::Number(n) => Ok(PathSegment::Index(index(n.as_f64().unwrap_or(-1.0))?)),
+                n @ (Json::Int(_) | Json::Float(_)) => {
+                    Ok(PathSegment::Index(index(n.as_f64().unwrap_or(-1.0))?))
+                }
                 _ => Err(EngineError::invalid("a path holds keys and indices")),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -320,11 +318,11 @@ impl Engine {
         let json: Vec<Json> = path
             .into_iter()
             .map(|s| match s {
-                PathSegment::Key(k) => Json::from(k),
-                PathSegment::Index(i) => Json::from(i),
+                PathSegment::Key(k) => json!(k),
+                PathSegment::Index(i) => json!(i),
             })
             .collect();
-        Ok(Json::from(json).to_string())
+        Ok(json!(json).to_string())
     }
 
     /// The element's value as JSON.
@@ -332,7 +330,7 @@ impl Engine {
         let m = self.model(local)?;
         let id = m.element(element)?;
         let value = m.client.model().value_of(id).ok_or(EngineError::Detached)?;
-        Ok(value.to_json().to_string())
+        Ok(value_json(&value).to_string())
     }
 
     /// A string's text.
@@ -361,6 +359,18 @@ impl Engine {
                     EngineError::invalid("the element is not a number, boolean or date").into(),
                 )
             }
+        })
+    }
+
+    /// A string's length in UTF-16 code units if it has no surrogate pairs, or -1: the package
+    /// buffers edits of such strings, checking their positions itself (see `npm/src/typing.ts`).
+    #[wasm_bindgen(js_name = plainTextLength)]
+    pub fn plain_text_length(&self, local: u32, element: u32) -> Result<f64, JsValue> {
+        let m = self.model(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        Ok(match m.client.model().string(id) {
+            Some(text) if text.is_bmp() => text.len_utf16() as f64,
+            _ => -1.0,
         })
     }
 
@@ -440,12 +450,12 @@ impl Engine {
             .object_props(id)
             .map(|props| props.map(|(k, _)| k).collect())
             .unwrap_or_default();
-        Ok(Json::from(keys).to_string())
+        Ok(json!(keys).to_string())
     }
 
     // --- edits -----------------------------------------------------------------------------
 
-    /// Inserts text into a string at a UTF-16 index.
+    /// Inserts text into a string at a UTF-16 index (`typed_at`: when, in ms since the epoch).
     #[wasm_bindgen(js_name = stringInsert)]
     pub fn string_insert(
         &mut self,
@@ -453,8 +463,9 @@ impl Engine {
         element: u32,
         at: f64,
         text: String,
+        typed_at: f64,
     ) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::String, |id| {
+        self.edit_element(local, element, ElementKind::String, Some(typed_at), |id| {
             Ok(Op::StringInsert {
                 id,
                 index: index(at)?,
@@ -463,7 +474,7 @@ impl Engine {
         })
     }
 
-    /// Removes `len` UTF-16 code units of a string at `at`.
+    /// Removes `len` UTF-16 code units of a string at `at` (`typed_at` as for an insert).
     #[wasm_bindgen(js_name = stringRemove)]
     pub fn string_remove(
         &mut self,
@@ -471,8 +482,9 @@ impl Engine {
         element: u32,
         at: f64,
         len: f64,
+        typed_at: f64,
     ) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::String, |id| {
+        self.edit_element(local, element, ElementKind::String, Some(typed_at), |id| {
             Ok(Op::StringRemove {
                 id,
                 index: index(at)?,
@@ -481,7 +493,8 @@ impl Engine {
         })
     }
 
-    /// Removes `remove` code units at `at` and inserts `text` there, as one edit.
+    /// Removes `remove` code units at `at` and inserts `text` there, as one edit (`typed_at` as
+    /// for an insert).
     #[wasm_bindgen(js_name = stringSplice)]
     pub fn string_splice(
         &mut self,
@@ -490,26 +503,47 @@ impl Engine {
         at: f64,
         remove: f64,
         text: String,
+        typed_at: f64,
     ) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::String, |id| {
-            let (index, remove) = (index(at)?, index(remove)?);
-            Ok(match (remove, text.is_empty()) {
-                (0, _) => Op::StringInsert { id, index, text },
-                (len, true) => Op::StringRemove { id, index, len },
-                _ => Op::StringSplice {
-                    id,
-                    index,
-                    remove,
-                    text,
-                },
-            })
+        self.edit_element(local, element, ElementKind::String, Some(typed_at), |id| {
+            Ok(from_splice(id, index(at)?, index(remove)?, text))
         })
+    }
+
+    /// Applies runs of edits to a string, each as [`Engine::string_splice`] would, in one call:
+    /// `spans` holds `index, remove, inserted length` for each run (lengths in UTF-16 code
+    /// units), and `texts` their inserted texts one after the other, in UTF-8 (JavaScript's
+    /// `TextEncoder` writes a long text far faster than the generated string glue). The package's write buffer
+    /// (`npm/src/typing.ts`) hands its runs over this way. It stops at the first run that fails;
+    /// the runs before it stay applied.
+    #[wasm_bindgen(js_name = stringEdits)]
+    pub fn string_edits(
+        &mut self,
+        local: u32,
+        element: u32,
+        spans: &[f64],
+        texts: &[u8],
+        typed_at: f64,
+    ) -> Result<(), JsValue> {
+        let m = self.model_mut(local)?;
+        let id = m.expect(element, ElementKind::String)?;
+        let mut rest = std::str::from_utf8(texts)
+            .map_err(|_| EngineError::invalid("the texts are not UTF-8"))?;
+        for span in spans.chunks_exact(3) {
+            let (at, remove, units) = (index(span[0])?, index(span[1])?, index(span[2])?);
+            let split = utf16_offset(rest, units)
+                .ok_or_else(|| EngineError::invalid("a run is longer than the texts"))?;
+            let (text, tail) = rest.split_at(split);
+            rest = tail;
+            m.edit(from_splice(id, at, remove, text.to_owned()), Some(typed_at))?;
+        }
+        Ok(())
     }
 
     /// Replaces a string's whole text.
     #[wasm_bindgen(js_name = stringSet)]
     pub fn string_set(&mut self, local: u32, element: u32, value: String) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::String, |id| {
+        self.edit_element(local, element, ElementKind::String, None, |id| {
             Ok(Op::StringSet { id, value })
         })
     }
@@ -524,7 +558,7 @@ impl Engine {
         value: &str,
     ) -> Result<(), JsValue> {
         let value = self.node_from_json(value)?;
-        self.edit_element(local, element, ElementKind::Array, |id| {
+        self.edit_element(local, element, ElementKind::Array, None, |id| {
             Ok(Op::ArrayInsert {
                 id,
                 index: index(at)?,
@@ -536,7 +570,7 @@ impl Engine {
     /// Removes an array's item.
     #[wasm_bindgen(js_name = arrayRemove)]
     pub fn array_remove(&mut self, local: u32, element: u32, at: f64) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Array, |id| {
+        self.edit_element(local, element, ElementKind::Array, None, |id| {
             Ok(Op::ArrayRemove {
                 id,
                 index: index(at)?,
@@ -554,7 +588,7 @@ impl Engine {
         value: &str,
     ) -> Result<(), JsValue> {
         let value = self.node_from_json(value)?;
-        self.edit_element(local, element, ElementKind::Array, |id| {
+        self.edit_element(local, element, ElementKind::Array, None, |id| {
             Ok(Op::ArrayReplace {
                 id,
                 index: index(at)?,
@@ -572,7 +606,7 @@ impl Engine {
         from: f64,
         to: f64,
     ) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Array, |id| {
+        self.edit_element(local, element, ElementKind::Array, None, |id| {
             Ok(Op::ArrayMove {
                 id,
                 from: index(from)?,
@@ -591,7 +625,7 @@ impl Engine {
             .into_iter()
             .map(|v| v.into_node(&mut self.ids))
             .collect();
-        self.edit_element(local, element, ElementKind::Array, |id| {
+        self.edit_element(local, element, ElementKind::Array, None, |id| {
             Ok(Op::ArraySet { id, value })
         })
     }
@@ -614,7 +648,7 @@ impl Engine {
                 .object_props(id)
                 .is_some_and(|mut props| props.any(|(k, _)| k == key))
         };
-        self.edit_element(local, element, ElementKind::Object, |id| {
+        self.edit_element(local, element, ElementKind::Object, None, |id| {
             Ok(if exists {
                 Op::ObjectSet { id, key, value }
             } else {
@@ -631,7 +665,7 @@ impl Engine {
     /// Removes an object's property.
     #[wasm_bindgen(js_name = objectRemove)]
     pub fn object_remove(&mut self, local: u32, element: u32, key: String) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Object, |id| {
+        self.edit_element(local, element, ElementKind::Object, None, |id| {
             Ok(Op::ObjectRemove { id, key })
         })
     }
@@ -646,7 +680,7 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k, v.into_node(&mut self.ids)))
             .collect();
-        self.edit_element(local, element, ElementKind::Object, |id| {
+        self.edit_element(local, element, ElementKind::Object, None, |id| {
             Ok(Op::ObjectSetAll { id, value })
         })
     }
@@ -654,7 +688,7 @@ impl Engine {
     /// Adds to a number.
     #[wasm_bindgen(js_name = numberAdd)]
     pub fn number_add(&mut self, local: u32, element: u32, delta: f64) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Number, |id| {
+        self.edit_element(local, element, ElementKind::Number, None, |id| {
             Ok(Op::NumberAdd { id, delta })
         })
     }
@@ -662,7 +696,7 @@ impl Engine {
     /// Sets a number.
     #[wasm_bindgen(js_name = numberSet)]
     pub fn number_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Number, |id| {
+        self.edit_element(local, element, ElementKind::Number, None, |id| {
             Ok(Op::NumberSet { id, value })
         })
     }
@@ -670,7 +704,7 @@ impl Engine {
     /// Sets a boolean.
     #[wasm_bindgen(js_name = booleanSet)]
     pub fn boolean_set(&mut self, local: u32, element: u32, value: bool) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Boolean, |id| {
+        self.edit_element(local, element, ElementKind::Boolean, None, |id| {
             Ok(Op::BooleanSet { id, value })
         })
     }
@@ -681,7 +715,7 @@ impl Engine {
         if !value.is_finite() {
             return Err(EngineError::invalid("a date is a finite number of milliseconds").into());
         }
-        self.edit_element(local, element, ElementKind::Date, |id| {
+        self.edit_element(local, element, ElementKind::Date, None, |id| {
             Ok(Op::DateSet {
                 id,
                 value: value as i64,
@@ -770,18 +804,35 @@ impl Engine {
         local: u32,
         element: u32,
         kind: ElementKind,
+        typed_at: Option<f64>,
         make: impl FnOnce(ElementId) -> Result<Op>,
     ) -> Result<(), JsValue> {
         let m = self.model_mut(local)?;
         let id = m.expect(element, kind)?;
         let op = make(id)?;
-        Ok(m.edit(op)?)
+        Ok(m.edit(op, typed_at)?)
     }
 
     /// A value from JSON as a new subtree with ids from this client's site.
     fn node_from_json(&mut self, json: &str) -> Result<Node> {
         Ok(value_from_json(json)?.into_node(&mut self.ids))
     }
+}
+
+/// The byte offset of the first `units` UTF-16 code units of `text` (`None` if it is shorter
+/// or the offset would split a character).
+fn utf16_offset(text: &str, units: usize) -> Option<usize> {
+    if text.is_char_boundary(units) && text.as_bytes()[..units].is_ascii() {
+        return Some(units);
+    }
+    let mut seen = 0;
+    for (offset, c) in text.char_indices() {
+        if seen == units {
+            return Some(offset);
+        }
+        seen += c.len_utf16();
+    }
+    (seen == units).then_some(text.len())
 }
 
 /// Change events for local operations the engine made itself (undo, redo, an aborted batch).
@@ -794,14 +845,12 @@ fn local_changes(local: u32, m: &mut LocalModel, ops: Vec<Op>) -> String {
         }
         let path = m.ancestry(target);
         let mut change = op_json(&op);
-        if let Some(fields) = change.as_object_mut() {
-            fields.insert("path".into(), path.into());
-        }
+        change.insert("path", json!(path));
         changes.push(change);
     }
     let mut events = Events::default();
     if !changes.is_empty() {
-        events.push(serde_json::json!({
+        events.push(json!({
             "type": "changes", "local": local, "isLocal": true, "changes": changes,
         }));
     }

@@ -1,7 +1,8 @@
 //! References: this client's (set, cleared, shared, unshared, disposed) and other sessions'
 //! (read as they apply to the local data, moved through unacknowledged edits).
 
-use serde_json::{json, Value as Json};
+use crate::json;
+use crate::json::Json;
 use tandem_core::ReferenceKey;
 use wasm_bindgen::prelude::*;
 
@@ -149,6 +150,6 @@ impl Engine {
                 "value": reference_json(&value, |id| m.handle_of(id)),
             }));
         }
-        Ok(Json::from(out).to_string())
+        Ok(json!(out).to_string())
     }
 }

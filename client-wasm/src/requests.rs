@@ -1,6 +1,7 @@
 //! Requests from JavaScript (JSON with a `type`) and the relay's responses back to JSON.
 
-use serde_json::{json, Value as Json};
+use crate::json;
+use crate::json::{json_value, value_json, Json};
 use tandem_core::protocol::{ModelOrder, Request, Response, SortDirection};
 use tandem_core::{ElementId, IdGenerator, Value};
 
@@ -32,7 +33,7 @@ fn strings(json: &Json, key: &str) -> Result<Vec<String>> {
 fn data(json: &Json, ids: &mut IdGenerator) -> Result<tandem_core::Node> {
     let value = match &json["data"] {
         Json::Null => Value::Object(Vec::new()),
-        data => Value::from_json(data)?,
+        data => json_value(data)?,
     };
     if !matches!(value, Value::Object(_)) {
         return Err(EngineError::invalid("a model's data is an object"));
@@ -140,7 +141,7 @@ pub fn response_json(response: &Response) -> Json {
             data,
         } => json!({
             "kind": "historic_model", "version": version, "timestamp": timestamp_ms,
-            "data": data.to_value().to_json(),
+            "data": value_json(&data.to_value()),
         }),
         Response::Operations { ops } => {
             let ops: Vec<Json> = ops.iter().map(historic_op_json).collect();

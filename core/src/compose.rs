@@ -46,9 +46,10 @@ fn as_splice(op: &Op) -> Option<SpliceView<'_>> {
     })
 }
 
-/// The operation for a splice, in its simplest form. An empty one is [`Op::noop`]: an empty
-/// edit keeps its index through transformation, which could then point past the text.
-fn from_splice(id: ElementId, index: usize, remove: usize, text: String) -> Op {
+/// The operation for a splice of string `id`, in its simplest form (an insert, a removal or a
+/// splice). An empty one is [`Op::noop`]: an empty edit keeps its index through
+/// transformation, which could then point past the text.
+pub fn from_splice(id: ElementId, index: usize, remove: usize, text: String) -> Op {
     match (remove, text.is_empty()) {
         (0, true) => Op::noop(),
         (_, true) => Op::StringRemove {
@@ -91,7 +92,12 @@ pub fn compose_into(prev: &mut Op, next: &Op) -> bool {
     let (Some(a), Some(b)) = (as_splice(prev), as_splice(next)) else {
         return false;
     };
-    if a.id != b.id {
+    // A UTF-8 length bounds the UTF-16 one from above: edits far apart (the usual case when
+    // composition fails) are told apart without counting code units.
+    if a.id != b.id
+        || b.index.saturating_add(b.remove) < a.index
+        || b.index > a.index.saturating_add(a.text.len())
+    {
         return false;
     }
     let len_a = utf16_len(a.text);

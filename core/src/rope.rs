@@ -58,6 +58,13 @@ impl Utf16Rope {
         self.rope.len_wchars()
     }
 
+    /// Whether every character is in the Basic Multilingual Plane (one UTF-16 code unit each),
+    /// so that no position can fall inside a surrogate pair: callers that check positions
+    /// themselves (the npm package's write buffer) rely on it.
+    pub fn is_bmp(&self) -> bool {
+        self.rope.len_chars() == self.rope.len_wchars()
+    }
+
     /// The length in bytes of its UTF-8 form.
     pub fn len_bytes(&self) -> usize {
         self.rope.len_bytes()
@@ -119,7 +126,10 @@ impl Utf16Rope {
     /// Inserts `text` at `index` (code units).
     pub fn insert(&mut self, index: usize, text: &str) -> Result<(), ModelError> {
         self.check_index(index)?;
-        if !text.is_empty() {
+        if self.is_bmp() {
+            // Code units are characters: no conversion needed.
+            self.rope.insert(index, text);
+        } else if !text.is_empty() {
             self.rope.insert_at_wchar(index, text);
         }
         Ok(())
@@ -132,7 +142,7 @@ impl Utf16Rope {
             return Ok(String::new());
         }
         let removed = self.slice(index, len);
-        self.rope.remove_at_wchar(index..index + len);
+        self.remove_checked(index, len);
         Ok(removed)
     }
 
@@ -140,15 +150,29 @@ impl Utf16Rope {
     pub fn remove_discard(&mut self, index: usize, len: usize) -> Result<(), ModelError> {
         self.check_range(index, len)?;
         if len > 0 {
-            self.rope.remove_at_wchar(index..index + len);
+            self.remove_checked(index, len);
         }
         Ok(())
     }
 
+    fn remove_checked(&mut self, index: usize, len: usize) {
+        if self.is_bmp() {
+            self.rope.remove(index..index + len);
+        } else {
+            self.rope.remove_at_wchar(index..index + len);
+        }
+    }
+
     /// The text of the code-unit range `index..index + len`, which must be valid.
     pub fn slice(&self, index: usize, len: usize) -> String {
-        let start = self.rope.wchars_to_chars(index);
-        let end = self.rope.wchars_to_chars(index + len);
+        let (start, end) = if self.is_bmp() {
+            (index, index + len)
+        } else {
+            (
+                self.rope.wchars_to_chars(index),
+                self.rope.wchars_to_chars(index + len),
+            )
+        };
         let mut out = String::new();
         for chunk in self.rope.slice_substrings(start..end) {
             out.push_str(chunk);

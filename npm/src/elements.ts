@@ -156,23 +156,22 @@ export class RealTimeString extends RealTimeElement<string> {
 
   /** Its length in UTF-16 code units (as `String.prototype.length`). */
   get length(): number {
-    return this.model._call((e, m) => e.length(m, this._handle));
+    return this.model._bufferedLength(this) ?? this.model._call((e, m) => e.length(m, this._handle));
   }
 
   /** Inserts `text` at `index`. */
   insert(index: number, text: string): void {
     const model = this.model;
     model._writable();
-    // Typing on where the last insert ended joins it in the model's type-ahead buffer (one
-    // call into the engine per run, when anything reads or sends); anything else goes in now.
-    if (!model._typeAhead(this, index, text)) {
+    // Edits of one string compose in the model's write buffer and reach the engine as one
+    // splice per run; what the buffer cannot check goes in now.
+    if (!model._bufferInsert(this, index, text)) {
       model._flushTyping();
       try {
-        model._engine.stringInsert(model._local, this._handle, index, text);
+        model._engine.stringInsert(model._local, this._handle, index, text, Date.now());
       } catch (error) {
         throw model._fail(error);
       }
-      model._typingFrom(this, index + text.length);
     }
     model._edited(this, 'insert', index, undefined, text);
   }
@@ -181,15 +180,13 @@ export class RealTimeString extends RealTimeElement<string> {
   remove(index: number, length: number): void {
     const model = this.model;
     model._writable();
-    if (model._eraseAhead(this, index, length)) {
-      model._edited(this, 'remove', index, length, undefined);
-      return;
-    }
-    model._flushTyping();
-    try {
-      model._engine.stringRemove(model._local, this._handle, index, length);
-    } catch (error) {
-      throw model._fail(error);
+    if (!model._bufferRemove(this, index, length)) {
+      model._flushTyping();
+      try {
+        model._engine.stringRemove(model._local, this._handle, index, length, Date.now());
+      } catch (error) {
+        throw model._fail(error);
+      }
     }
     model._edited(this, 'remove', index, length, undefined);
   }
@@ -200,7 +197,7 @@ export class RealTimeString extends RealTimeElement<string> {
     model._writable();
     model._flushTyping();
     try {
-      model._engine.stringSplice(model._local, this._handle, index, removeCount, text);
+      model._engine.stringSplice(model._local, this._handle, index, removeCount, text, Date.now());
     } catch (error) {
       throw model._fail(error);
     }

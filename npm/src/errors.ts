@@ -29,9 +29,13 @@ export class TandemError extends Error {
   }
 }
 
-/** Turns whatever a call threw into a `TandemError` (engine errors carry a `code`). */
+/** Turns whatever a call threw into a `TandemError` (the engine throws `code`, NUL, message). */
 export function toTandemError(error: unknown): TandemError {
   if (error instanceof TandemError) return error;
+  if (typeof error === 'string') {
+    const split = error.indexOf('\0');
+    if (split > 0) return new TandemError(error.slice(0, split), error.slice(split + 1));
+  }
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return new TandemError(typeof code === 'string' ? code : 'internal', error.message, { cause: error });

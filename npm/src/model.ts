@@ -21,7 +21,11 @@ import {
 } from './references.js';
 import type { Session, UserInfo } from './session.js';
 import { decodeValue, reviveDates, type JsonValue } from './values.js';
+import { TextBuffer } from './typing.js';
 import type { Engine } from './wasm.js';
+
+/** Encodes the write buffer's texts for the engine. */
+const utf8 = new TextEncoder();
 
 /** Another session with the model open. */
 export interface Collaborator {
@@ -109,12 +113,10 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   #online: boolean;
   #settledWaiters: (() => void)[] = [];
   /**
-   * Typing not yet handed to the engine: text inserted right where the previous insert into
-   * `element` ended (validated then), kept as one run and handed over as one insert before
-   * anything else reaches the engine. Crossing into WebAssembly once per run instead of once
-   * per keystroke is what makes replaying typing fast.
+   * String edits not yet handed to the engine, composed into runs (see `typing.ts`); handed over
+   * before anything else reaches the engine.
    */
-  #typing: { element: RealTimeElement; at: number; text: string } | undefined;
+  #typing: TextBuffer<RealTimeElement> | undefined;
   /** Whether it was settled when last checked (`settled` fires on the change). */
   #wasSettled = true;
 
@@ -249,47 +251,54 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   // --- internal ------------------------------------------------------------------------------
 
-  /** @internal Adds an insert to the type-ahead run if it continues it; returns whether it did. */
-  _typeAhead(element: RealTimeElement, index: number, text: string): boolean {
+  /** @internal Takes an insert into the write buffer if it can; returns whether it did. */
+  _bufferInsert(element: RealTimeElement, index: number, text: string): boolean {
+    return this.#buffer(element)?.insert(index, text) ?? false;
+  }
+
+  /** @internal Takes a removal into the write buffer if it can; returns whether it did. */
+  _bufferRemove(element: RealTimeElement, index: number, length: number): boolean {
+    return this.#buffer(element)?.removeAt(index, length) ?? false;
+  }
+
+  /** @internal The length of `element` if the write buffer knows it. */
+  _bufferedLength(element: RealTimeElement): number | undefined {
     const typing = this.#typing;
-    if (typing === undefined || typing.element !== element || index !== typing.at + typing.text.length) return false;
-    typing.text += text;
-    return true;
+    return typing !== undefined && typing.element === element && !this.#closed ? typing.length : undefined;
   }
 
-  /**
-   * @internal Takes a removal of the end of the type-ahead run (a backspace while typing) out
-   * of the run; returns whether it did.
-   */
-  _eraseAhead(element: RealTimeElement, index: number, length: number): boolean {
-    const typing = this.#typing;
-    if (typing === undefined || typing.element !== element || length > typing.text.length || length <= 0) return false;
-    const keep = typing.text.length - length;
-    if (index !== typing.at + keep) return false;
-    const next = typing.text.charCodeAt(keep);
-    if (next >= 0xdc00 && next <= 0xdfff && keep > 0) return false; // would split a surrogate pair
-    typing.text = typing.text.slice(0, keep);
-    return true;
-  }
-
-  /** @internal Starts a type-ahead run after an insert the engine applied, ending at `at`. */
-  _typingFrom(element: RealTimeElement, at: number): void {
-    this.#typing = { element, at, text: '' };
-  }
-
-  /** @internal Hands the type-ahead run to the engine (before anything else reaches it). */
+  /** @internal Hands the buffered edits to the engine (before anything else reaches it). */
   _flushTyping(): void {
     const typing = this.#typing;
     if (typing === undefined) return;
     this.#typing = undefined;
-    if (typing.text.length === 0) return;
+    const { spans, texts } = typing.take();
+    if (spans.length === 0) return;
     try {
-      this._engine.stringInsert(this._local, typing.element._handle, typing.at, typing.text);
+      this._engine.stringEdits(this._local, typing.element._handle, new Float64Array(spans), utf8.encode(texts), Date.now());
     } catch (error) {
-      // Only a continuation of an insert the engine accepted gets here, so this does not
-      // happen; if it did, the run is lost and the error says why.
+      // The buffer only takes edits it checked, so this does not happen; if it did, the runs
+      // from the failing one on are lost and the error says why.
       throw this._fail(error);
     }
+  }
+
+  /** The write buffer for `element`, started if need be (none for strings it cannot check). */
+  #buffer(element: RealTimeElement): TextBuffer<RealTimeElement> | undefined {
+    const typing = this.#typing;
+    if (typing !== undefined) {
+      if (typing.element === element) return typing;
+      this._flushTyping();
+    }
+    let length: number;
+    try {
+      length = this._engine.plainTextLength(this._local, element._handle);
+    } catch {
+      return undefined; // the engine reports the error when the edit reaches it
+    }
+    if (length < 0) return undefined;
+    this.#typing = new TextBuffer(element, length);
+    return this.#typing;
   }
 
   /** @internal Calls the engine, turning its errors into `TandemError`s. */
@@ -463,6 +472,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   _closed(reason: 'closed' | 'deleted' | 'lost', error?: TandemError): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#typing = undefined;
     const waiters = this.#settledWaiters;
     this.#settledWaiters = [];
     waiters.forEach((w) => w());

@@ -741,14 +741,20 @@ export class Session extends Emitter<SessionEvents> {
     const ws = this.#ws;
     this.#flushTyping();
     if (ws && this.#state === 'connected') {
-      let frames: Uint8Array[];
+      let frames: Uint8Array;
       try {
-        frames = this.#engine.flush() as Uint8Array[];
+        frames = this.#engine.flush();
       } catch (error) {
         this._engineFailure(error);
         return;
       }
-      for (const frame of frames) ws.send(frame);
+      // One frame after another, each after its length (4 bytes, little-endian).
+      const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+      for (let at = 0; at < frames.length; ) {
+        const length = view.getUint32(at, true);
+        ws.send(frames.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+      }
     }
     if (this.#dirty.size > 0) this.#persistSoon();
   }

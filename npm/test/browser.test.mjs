@@ -40,13 +40,14 @@ const PAGE_OPTIONS = {
   reconnect: { initialDelay: 50, maxDelay: 400 },
 };
 
-/** The test page: loads the package as an ES module, without a bundler. */
+/** The test page: loads the package's browser build (dist/tandem.min.js, what the `browser`
+ * export points at) as an ES module, without a bundler. */
 const INDEX_HTML = `<!doctype html>
 <meta charset="utf-8">
 <title>Tandem browser test</title>
 <link rel="icon" href="data:,">
 <script type="module">
-  import * as tandem from '/dist/index.js';
+  import * as tandem from '/dist/tandem.min.js';
   window.tandem = tandem;
 </script>
 `;
@@ -258,14 +259,14 @@ function occurrences(haystack, needle) {
 // --- tests -----------------------------------------------------------------------------------
 
 test('the relay serves the package and the wasm so that the engine instantiates by streaming', TEST, async (t) => {
-  // Proves: no bundler is needed (the page imports /dist/index.js directly) and the relay's
+  // Proves: no bundler is needed (the page imports /dist/tandem.min.js directly) and the relay's
   // static files come with usable content types, so WebAssembly.instantiateStreaming succeeds
   // (wasm-bindgen would otherwise fall back to the slower instantiate with a MIME warning).
   const wasm = await fetch(`${relay.http}/wasm/tandem_bg.wasm`);
   assert.equal(wasm.status, 200);
   assert.equal(wasm.headers.get('content-type'), 'application/wasm');
   await wasm.arrayBuffer();
-  const js = await fetch(`${relay.http}/dist/index.js`);
+  const js = await fetch(`${relay.http}/dist/tandem.min.js`);
   assert.equal(js.status, 200);
   assert.match(js.headers.get('content-type') ?? '', /javascript/);
   await js.arrayBuffer();

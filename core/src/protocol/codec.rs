@@ -213,7 +213,14 @@ pub struct Reader<'a> {
     depth: usize,
     max_depth: usize,
     limits: Limits,
+    /// Why decoding failed, once it has: decoders return only [`Failed`], which keeps every
+    /// `?` in the generated code one word wide instead of copying the error along.
+    error: Option<DecodeError>,
 }
+
+/// A decoder failed; the reason is in its [`Reader`] (see [`decode_frame`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failed;
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `input`.
@@ -224,7 +231,23 @@ impl<'a> Reader<'a> {
             depth: 0,
             max_depth: limits.max_depth.min(MAX_DEPTH_CAP),
             limits: *limits,
+            error: None,
         }
+    }
+
+    /// Records why decoding failed (the first reason counts) and returns the marker to
+    /// propagate.
+    #[cold]
+    pub fn fail(&mut self, error: DecodeError) -> Failed {
+        self.error.get_or_insert(error);
+        Failed
+    }
+
+    /// Why decoding failed (after a decoder returned [`Failed`]).
+    pub fn take_error(&mut self) -> DecodeError {
+        self.error
+            .take()
+            .unwrap_or(DecodeError::Truncated { at: self.pos })
     }
 
     /// The offset of the next byte to read.
@@ -243,21 +266,22 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
-    pub fn read_u8(&mut self) -> Result<u8, DecodeError> {
-        let byte = *self
-            .input
-            .get(self.pos)
-            .ok_or(DecodeError::Truncated { at: self.pos })?;
-        self.pos += 1;
-        Ok(byte)
+    pub fn read_u8(&mut self) -> Result<u8, Failed> {
+        match self.input.get(self.pos) {
+            Some(&byte) => {
+                self.pos += 1;
+                Ok(byte)
+            }
+            None => Err(self.fail(DecodeError::Truncated { at: self.pos })),
+        }
     }
 
     /// Reads `n` bytes.
-    pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], Failed> {
         if n > self.remaining() {
-            return Err(DecodeError::Truncated {
+            return Err(self.fail(DecodeError::Truncated {
                 at: self.input.len(),
-            });
+            }));
         }
         let bytes = &self.input[self.pos..self.pos + n];
         self.pos += n;
@@ -265,53 +289,54 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a LEB128 varint in its shortest form.
-    pub fn read_varint(&mut self) -> Result<u64, DecodeError> {
+    pub fn read_varint(&mut self) -> Result<u64, Failed> {
         let at = self.pos;
         let mut value: u64 = 0;
         for i in 0..10u32 {
             let byte = self.read_u8()?;
             if i == 9 && byte > 1 {
-                return Err(DecodeError::BadVarint { at });
+                return Err(self.fail(DecodeError::BadVarint { at }));
             }
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
                 if byte == 0 && i > 0 {
-                    return Err(DecodeError::BadVarint { at });
+                    return Err(self.fail(DecodeError::BadVarint { at }));
                 }
                 return Ok(value);
             }
         }
-        Err(DecodeError::BadVarint { at })
+        Err(self.fail(DecodeError::BadVarint { at }))
     }
 
     /// Reads a length prefix, checked against `limit` and against what is left of the input
     /// (every encoded item takes at least one byte), before anything is allocated.
-    pub fn read_len(&mut self, limit: usize) -> Result<usize, DecodeError> {
+    pub fn read_len(&mut self, limit: usize) -> Result<usize, Failed> {
         let at = self.pos;
         let len = self.read_varint()?;
         match usize::try_from(len) {
             Ok(n) if n <= limit => {
                 let remaining = self.remaining();
                 if n > remaining {
-                    Err(DecodeError::LengthExceedsInput { at, len, remaining })
+                    Err(self.fail(DecodeError::LengthExceedsInput { at, len, remaining }))
                 } else {
                     Ok(n)
                 }
             }
-            _ => Err(DecodeError::TooLong { at, len, limit }),
+            _ => Err(self.fail(DecodeError::TooLong { at, len, limit })),
         }
     }
 
     /// Decodes one level of nesting with `f`, failing if that goes deeper than the limit.
     pub fn nested<T>(
         &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
-    ) -> Result<T, DecodeError> {
+        f: impl FnOnce(&mut Self) -> Result<T, Failed>,
+    ) -> Result<T, Failed> {
         if self.depth >= self.max_depth {
-            return Err(DecodeError::TooDeep {
+            let error = DecodeError::TooDeep {
                 at: self.pos,
                 limit: self.max_depth,
-            });
+            };
+            return Err(self.fail(error));
         }
         self.depth += 1;
         let result = f(self);
@@ -321,18 +346,15 @@ impl<'a> Reader<'a> {
 
     /// Decodes with `f` without counting a level (the counterpart of [`Reader::nested`] for
     /// the codec macros).
-    pub fn flat<T>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
-    ) -> Result<T, DecodeError> {
+    pub fn flat<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Failed>) -> Result<T, Failed> {
         f(self)
     }
 
     /// Checks that the whole input was consumed.
-    pub fn finish(&self) -> Result<(), DecodeError> {
+    pub fn finish(&mut self) -> Result<(), Failed> {
         match self.remaining() {
             0 => Ok(()),
-            count => Err(DecodeError::TrailingBytes { count }),
+            count => Err(self.fail(DecodeError::TrailingBytes { count })),
         }
     }
 }
@@ -346,7 +368,7 @@ pub trait Encode {
 /// Reads the wire form of a value.
 pub trait Decode: Sized {
     /// Reads one value from `r`, enforcing `r`'s limits.
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed>;
 }
 
 /// What the codec knows about an enum: its name and its variants' tags, for error messages,
@@ -387,13 +409,16 @@ pub fn decode_frame<T: Decode>(frame: &[u8], limits: &Limits) -> Result<T, Decod
         });
     }
     let mut r = Reader::new(frame, limits);
-    let format = r.read_u8()?;
+    let Ok(format) = r.read_u8() else {
+        return Err(r.take_error());
+    };
     if format != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedFormat(format));
     }
-    let message = T::decode(&mut r)?;
-    r.finish()?;
-    Ok(message)
+    match T::decode(&mut r).and_then(|message| r.finish().map(|()| message)) {
+        Ok(message) => Ok(message),
+        Err(Failed) => Err(r.take_error()),
+    }
 }
 
 /// Encodes a client message as a frame.
@@ -427,7 +452,7 @@ impl Encode for u64 {
 }
 
 impl Decode for u64 {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         r.read_varint()
     }
 }
@@ -442,10 +467,10 @@ macro_rules! narrow_unsigned {
         }
 
         impl Decode for $ty {
-            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+            fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
                 let at = r.position();
                 let value = r.read_varint()?;
-                <$ty>::try_from(value).map_err(|_| DecodeError::IntegerOutOfRange { at, value })
+                <$ty>::try_from(value).map_err(|_| r.fail(DecodeError::IntegerOutOfRange { at, value }))
             }
         }
     )*};
@@ -460,7 +485,7 @@ impl Encode for i64 {
 }
 
 impl Decode for i64 {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let zigzag = r.read_varint()?;
         Ok(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64))
     }
@@ -473,12 +498,12 @@ impl Encode for bool {
 }
 
 impl Decode for bool {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let at = r.position();
         match r.read_u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            byte => Err(DecodeError::InvalidBool { at, byte }),
+            byte => Err(r.fail(DecodeError::InvalidBool { at, byte })),
         }
     }
 }
@@ -490,7 +515,7 @@ impl Encode for f64 {
 }
 
 impl Decode for f64 {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let at = r.position();
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(r.read_bytes(8)?);
@@ -498,7 +523,7 @@ impl Decode for f64 {
         if value.is_finite() {
             Ok(value)
         } else {
-            Err(DecodeError::NonFiniteNumber { at })
+            Err(r.fail(DecodeError::NonFiniteNumber { at }))
         }
     }
 }
@@ -517,13 +542,13 @@ impl Encode for String {
 }
 
 impl Decode for String {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let at = r.position();
         let len = r.read_len(r.limits().max_string_bytes)?;
         let bytes = r.read_bytes(len)?;
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| DecodeError::InvalidUtf8 { at })
+            .map_err(|_| r.fail(DecodeError::InvalidUtf8 { at }))
     }
 }
 
@@ -540,16 +565,16 @@ impl<T: Encode> Encode for Option<T> {
 }
 
 impl<T: Decode> Decode for Option<T> {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let at = r.position();
         match r.read_u8()? {
             0 => Ok(None),
             1 => T::decode(r).map(Some),
-            tag => Err(DecodeError::UnknownTag {
+            tag => Err(r.fail(DecodeError::UnknownTag {
                 type_name: "Option",
                 tag: u64::from(tag),
                 at,
-            }),
+            })),
         }
     }
 }
@@ -574,7 +599,7 @@ impl<T: Encode> Encode for Vec<T> {
 const PREALLOC_ITEMS: usize = 4;
 
 impl<T: Decode> Decode for Vec<T> {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let len = r.read_len(r.limits().max_items)?;
         let mut items = Vec::with_capacity(len.min(PREALLOC_ITEMS));
         for _ in 0..len {
@@ -592,7 +617,7 @@ impl<A: Encode, B: Encode> Encode for (A, B) {
 }
 
 impl<A: Decode, B: Decode> Decode for (A, B) {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let a = A::decode(r)?;
         let b = B::decode(r)?;
         Ok((a, b))
@@ -606,16 +631,18 @@ impl Encode for ErrorCode {
 }
 
 impl Decode for ErrorCode {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
         let at = r.position();
         let tag = r.read_varint()?;
         u16::try_from(tag)
             .ok()
             .and_then(ErrorCode::from_u16)
-            .ok_or(DecodeError::UnknownTag {
-                type_name: "ErrorCode",
-                tag,
-                at,
+            .ok_or_else(|| {
+                r.fail(DecodeError::UnknownTag {
+                    type_name: "ErrorCode",
+                    tag,
+                    at,
+                })
             })
     }
 }
@@ -642,7 +669,7 @@ macro_rules! codec_struct {
         }
 
         impl Decode for $name {
-            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+            fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
                 r.$wrap(|r| {
                     $( let $field = Decode::decode(r)?; )*
                     Ok($name { $($field),* })
@@ -699,7 +726,7 @@ macro_rules! codec_enum {
         }
 
         impl Decode for $name {
-            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+            fn decode(r: &mut Reader<'_>) -> Result<Self, Failed> {
                 r.$wrap(|r| {
                     let at = r.position();
                     let tag = r.read_varint()?;
@@ -710,7 +737,7 @@ macro_rules! codec_enum {
                                 // frame as small as that variant needs (debug builds do not
                                 // share slots between match arms). Unit variants read nothing.
                                 #[allow(unused_variables)]
-                                fn variant(r: &mut Reader<'_>) -> Result<$name, DecodeError> {
+                                fn variant(r: &mut Reader<'_>) -> Result<$name, Failed> {
                                     $( $( let $tuple = Decode::decode(r)?; )* )?
                                     $( $( let $field = Decode::decode(r)?; )* )?
                                     Ok($name::$variant $( ( $($tuple),* ) )? $( { $($field),* } )?)
@@ -718,7 +745,7 @@ macro_rules! codec_enum {
                                 variant(r)
                             }
                         )*
-                        _ => Err(DecodeError::UnknownTag { type_name: stringify!($name), tag, at }),
+                        _ => Err(r.fail(DecodeError::UnknownTag { type_name: stringify!($name), tag, at })),
                     }
                 })
             }

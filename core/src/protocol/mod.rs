@@ -22,7 +22,7 @@ mod tests;
 
 pub use codec::{
     decode_client, decode_frame, decode_relay, encode_client, encode_frame, encode_relay,
-    write_varint, Decode, DecodeError, Encode, Limits, Reader, WireEnum, FORMAT_VERSION,
+    write_varint, Decode, DecodeError, Encode, Failed, Limits, Reader, WireEnum, FORMAT_VERSION,
     MAX_DEPTH_CAP,
 };
 pub use messages::*;
