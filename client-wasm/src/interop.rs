@@ -5,7 +5,9 @@
 use crate::json;
 use crate::json::{json_value, value_json, Json};
 use tandem_core::op::Op;
-use tandem_core::protocol::{Collaborator, HistoricOp, UserInfo};
+use tandem_core::protocol::{
+    Collaborator, GroupInfo, HistoricOp, PresenceEvent, UserInfo, UserPresence,
+};
 use tandem_core::{ElementId, ElementKind, Node, ReferenceValue, Value};
 
 use crate::error::{EngineError, Result};
@@ -48,6 +50,67 @@ pub fn user_json(user: &UserInfo) -> Json {
         "displayName": user.display_name,
         "email": user.email,
         "anonymous": user.anonymous,
+    })
+}
+
+/// Named state entries (presence or activity state) as a JSON object, in their order.
+pub fn state_json(state: &[(String, Value)]) -> Json {
+    Json::Object(
+        state
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect(),
+    )
+}
+
+/// Named state entries from a JSON object.
+pub fn state_from_json(json: &Json) -> Result<Vec<(String, Value)>> {
+    match json {
+        Json::Object(props) => props
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), json_value(v)?)))
+            .collect(),
+        _ => Err(EngineError::invalid("a state is an object")),
+    }
+}
+
+/// A user's presence as JavaScript sees it.
+pub fn presence_json(presence: &UserPresence) -> Json {
+    json!({
+        "userId": presence.user_id,
+        "available": presence.available,
+        "state": state_json(&presence.state),
+    })
+}
+
+/// A presence event from the relay.
+pub fn presence_event_json(event: &PresenceEvent) -> Json {
+    match event {
+        PresenceEvent::Available { user_id } => {
+            json!({"type": "presence", "event": "available", "userId": user_id})
+        }
+        PresenceEvent::Unavailable { user_id } => {
+            json!({"type": "presence", "event": "unavailable", "userId": user_id})
+        }
+        PresenceEvent::StateSet { user_id, state } => json!({
+            "type": "presence", "event": "state_set", "userId": user_id,
+            "state": state_json(state),
+        }),
+        PresenceEvent::StateRemoved { user_id, keys } => json!({
+            "type": "presence", "event": "state_removed", "userId": user_id, "keys": keys,
+        }),
+        PresenceEvent::StateCleared { user_id } => {
+            json!({"type": "presence", "event": "state_cleared", "userId": user_id})
+        }
+    }
+}
+
+/// A group as JavaScript sees it.
+pub fn group_json(group: &GroupInfo) -> Json {
+    json!({
+        "groupId": group.group_id,
+        "description": group.description,
+        "members": group.members,
     })
 }
 

@@ -6,7 +6,7 @@ use tandem_core::protocol::{ModelOrder, Request, Response, SortDirection};
 use tandem_core::{ElementId, IdGenerator, Value};
 
 use crate::error::{EngineError, Result};
-use crate::interop::{historic_op_json, user_json};
+use crate::interop::{group_json, historic_op_json, presence_json, state_from_json, user_json};
 
 fn text(json: &Json, key: &str) -> Result<String> {
     json[key]
@@ -108,6 +108,38 @@ pub fn parse_request(json: &Json, ids: &mut IdGenerator) -> Result<Request> {
         "get_users_by_username" => Request::GetUsersByUsername {
             usernames: strings(json, "usernames")?,
         },
+        "search_users" => Request::SearchUsers {
+            query: text(json, "query")?,
+            offset: json["offset"].as_u64().unwrap_or(0),
+            limit: json["limit"]
+                .as_u64()
+                .unwrap_or(50)
+                .min(u64::from(u32::MAX)) as u32,
+        },
+        "get_groups" => Request::GetGroups,
+        "get_user_groups" => Request::GetUserGroups {
+            user_id: text(json, "userId")?,
+        },
+        "set_profile" => Request::SetProfile {
+            display_name: json["displayName"].as_str().map(str::to_owned),
+            email: json["email"].as_str().map(str::to_owned),
+        },
+        "subscribe_presence" => Request::SubscribePresence {
+            user_ids: strings(json, "userIds")?,
+        },
+        "unsubscribe_presence" => Request::UnsubscribePresence {
+            user_ids: strings(json, "userIds")?,
+        },
+        "get_presence" => Request::GetPresence {
+            user_ids: strings(json, "userIds")?,
+        },
+        "set_presence_state" => Request::SetPresenceState {
+            state: state_from_json(&json["state"])?,
+        },
+        "remove_presence_state" => Request::RemovePresenceState {
+            keys: strings(json, "keys")?,
+        },
+        "clear_presence_state" => Request::ClearPresenceState,
         other => {
             return Err(EngineError::invalid(format!(
                 "unknown request type `{other}`"
@@ -152,6 +184,18 @@ pub fn response_json(response: &Response) -> Json {
             json!({"kind": "users", "users": users})
         }
         Response::User(user) => json!({"kind": "user", "user": user_json(user)}),
+        Response::UserPage { users, total } => {
+            let users: Vec<Json> = users.iter().map(user_json).collect();
+            json!({"kind": "user_page", "users": users, "total": total})
+        }
+        Response::Groups { groups } => {
+            let groups: Vec<Json> = groups.iter().map(group_json).collect();
+            json!({"kind": "groups", "groups": groups})
+        }
+        Response::Presence { users } => {
+            let users: Vec<Json> = users.iter().map(presence_json).collect();
+            json!({"kind": "presence", "users": users})
+        }
         _ => json!({"kind": "unsupported"}),
     }
 }

@@ -16,6 +16,7 @@ export type {
   ConnectOptions,
   ConnectionState,
   Credential,
+  GroupInfo,
   ModelSummary,
   ReconnectOptions,
   SessionEvents,
@@ -23,6 +24,8 @@ export type {
   WebSocketConstructor,
   WebSocketLike,
 } from './session.js';
+export { PresenceService, PresenceSubscription } from './presence.js';
+export type { PresenceChange, PresenceEvents, UserPresence } from './presence.js';
 export { RealTimeModel } from './model.js';
 export type { Collaborator, ModelEvents } from './model.js';
 export {

@@ -7,6 +7,7 @@ import { Emitter } from './emitter.js';
 import { TandemError, toTandemError } from './errors.js';
 import { HistoricalModel } from './history.js';
 import { RealTimeModel, type Collaborator } from './model.js';
+import { PresenceService } from './presence.js';
 import { defaultStorage, type ModelStorage } from './storage.js';
 import { encodeValue, type JsonValue } from './values.js';
 import { Engine, lastPanic, loadWasm } from './wasm.js';
@@ -82,6 +83,14 @@ export interface UserInfo {
   anonymous: boolean;
 }
 
+/** A group of users (permissions can be granted to groups). */
+export interface GroupInfo {
+  groupId: string;
+  description: string;
+  /** Member user ids (empty in listings). */
+  members: string[];
+}
+
 /** A model in a collection listing. */
 export interface ModelSummary {
   collection: string;
@@ -143,6 +152,8 @@ async function defaultWebSocket(): Promise<WebSocketConstructor> {
 export class Session extends Emitter<SessionEvents> {
   /** The relay's WebSocket URL. */
   readonly url: string;
+  /** Presence: this user's published state, and following other users'. */
+  readonly presence: PresenceService;
 
   readonly #auth: Auth;
   readonly #WebSocket: WebSocketConstructor;
@@ -178,6 +189,7 @@ export class Session extends Emitter<SessionEvents> {
   constructor(url: string, auth: Auth, WebSocket: WebSocketConstructor, options: ConnectOptions) {
     super();
     this.url = url;
+    this.presence = new PresenceService(this);
     this.#auth = auth;
     this.#WebSocket = WebSocket;
     this.#storage = options.storage === false ? undefined : (options.storage ?? defaultStorage());
@@ -278,6 +290,46 @@ export class Session extends Emitter<SessionEvents> {
   /** Users by id (unknown ids are left out). */
   async getUsers(userIds: string[]): Promise<UserInfo[]> {
     return (await this._request<{ users: UserInfo[] }>({ type: 'get_users_by_id', userIds })).users;
+  }
+
+  /** Users by username (unknown names are left out). */
+  async getUsersByUsername(usernames: string[]): Promise<UserInfo[]> {
+    return (await this._request<{ users: UserInfo[] }>({ type: 'get_users_by_username', usernames })).users;
+  }
+
+  /**
+   * Users whose display name, username or email contains `query` (case-insensitive), a page at
+   * a time; `total` counts the matches up to the end of this page, and more may follow while a
+   * page comes back full.
+   */
+  async searchUsers(query: string, page: { offset?: number; limit?: number } = {}): Promise<{ users: UserInfo[]; total: number }> {
+    const { users, total } = await this._request<{ users: UserInfo[]; total: number }>({
+      type: 'search_users',
+      query,
+      offset: page.offset ?? 0,
+      limit: page.limit ?? 50,
+    });
+    return { users, total };
+  }
+
+  /** Every group the relay knows. */
+  async getGroups(): Promise<GroupInfo[]> {
+    return (await this._request<{ groups: GroupInfo[] }>({ type: 'get_groups' })).groups;
+  }
+
+  /** The groups a user belongs to. */
+  async getUserGroups(userId: string): Promise<GroupInfo[]> {
+    return (await this._request<{ groups: GroupInfo[] }>({ type: 'get_user_groups', userId })).groups;
+  }
+
+  /** Changes this session's user's own profile (fields left out stay; an empty email removes it). */
+  async setProfile(profile: { displayName?: string; email?: string }): Promise<UserInfo> {
+    const request: Record<string, unknown> = { type: 'set_profile' };
+    if (profile.displayName !== undefined) request.displayName = profile.displayName;
+    if (profile.email !== undefined) request.email = profile.email;
+    const user = (await this._request<{ user: UserInfo }>(request)).user;
+    if (user.userId === this.#user?.userId) this.#user = user;
+    return user;
   }
 
   /** The models open in this session. */
@@ -547,6 +599,9 @@ export class Session extends Emitter<SessionEvents> {
       case 'model_reset':
         model?._reset(event.droppedEdits as number);
         break;
+      case 'presence':
+        this.presence._event(event);
+        break;
       case 'ping':
         this.#ws?.send(this.#engine.pong(event.nonce as string));
         break;
@@ -562,6 +617,7 @@ export class Session extends Emitter<SessionEvents> {
     this.#user = event.user as UserInfo;
     this.#sessionId = event.sessionId as string;
     this.#reconnectToken = event.reconnectToken as string;
+    const resumed = this.#everConnected;
     this.#everConnected = true;
     this.#attempt = 0;
     this.#setState('connected', {});
@@ -574,6 +630,7 @@ export class Session extends Emitter<SessionEvents> {
     // before reopening, since reopening re-sends the unacknowledged edits under the new origin:
     // a copy restored later must recognise them as its own, or it would send them again.
     // (Models restored from the cache meanwhile are reopened by `#open`.)
+    if (resumed) void this.presence._resume();
     const ws = this.#ws;
     const models = [...this.#engine.openModels()].flatMap((local) => this.#models.get(local) ?? []);
     void this.persist()

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod listener;
 pub mod metrics;
 pub mod permissions;
+pub mod presence;
 pub mod registry;
 pub mod requests;
 pub mod session;
@@ -67,6 +68,8 @@ pub struct Relay {
     pub permission_epochs: watch::Sender<u64>,
     /// Held while a collection is created on first use, with its grant to the world.
     pub creating_collections: tokio::sync::Mutex<()>,
+    /// Who is available, their published state, and who follows whom.
+    pub presence: presence::PresenceHub,
 }
 
 impl Relay {
@@ -166,6 +169,7 @@ pub async fn run(
         drained: drained_rx,
         permission_epochs: watch::channel(0).0,
         creating_collections: tokio::sync::Mutex::new(()),
+        presence: presence::PresenceHub::default(),
     });
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
     let purger = tokio::spawn(purge_expired_tokens(relay.store.clone()));

@@ -300,6 +300,31 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                 permissions(session, collection, model).await?,
             ))
         }
+        Request::SubscribePresence { user_ids } => Ok(Response::Presence {
+            users: session.relay.presence.subscribe(&session.member, &user_ids),
+        }),
+        Request::UnsubscribePresence { user_ids } => {
+            session
+                .relay
+                .presence
+                .unsubscribe(&session.member, &user_ids);
+            Ok(Response::Done)
+        }
+        Request::GetPresence { user_ids } => Ok(Response::Presence {
+            users: session.relay.presence.get(&user_ids),
+        }),
+        Request::SetPresenceState { state } => {
+            session.relay.presence.set_state(&session.member, state)?;
+            Ok(Response::Done)
+        }
+        Request::RemovePresenceState { keys } => {
+            session.relay.presence.remove_state(&session.member, keys);
+            Ok(Response::Done)
+        }
+        Request::ClearPresenceState => {
+            session.relay.presence.clear_state(&session.member);
+            Ok(Response::Done)
+        }
         other => Err(unsupported(&other)),
     }
 }

@@ -163,12 +163,14 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
     let reason = match handshake(&relay, &mut stream, &outbox).await {
         Ok(member) => {
             relay.metrics.sessions.inc();
+            relay.presence.connected(&member);
             let mut session = Session {
                 relay: relay.clone(),
                 member,
                 open: HashMap::new(),
             };
             let reason = session.run(&mut stream).await;
+            relay.presence.disconnected(&session.member);
             if reason.0 == close::GOING_AWAY {
                 // Let the models store and acknowledge what this session sent before closing.
                 let mut drained = relay.drained.clone();

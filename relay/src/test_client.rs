@@ -9,8 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use tandem_core::client::ClientModel;
 use tandem_core::protocol::{
     decode_relay, encode_client, Auth, ClientMessage, ErrorCode, Hello, Limits, ModelContent,
-    ModelHandle, OpenedModel, RelayMessage, RemoteReference, Request, Response, Welcome,
-    PROTOCOL_VERSION,
+    ModelHandle, OpenedModel, PresenceEvent, RelayMessage, RemoteReference, Request, Response,
+    Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{IdGenerator, Model, Op, Value};
 use tokio::net::TcpStream;
@@ -76,6 +76,8 @@ pub struct TestClient {
     pub last_remote_at: Option<Instant>,
     /// Remote operations applied (other sessions' only).
     pub remote_ops: u64,
+    /// Presence events received, in order.
+    pub presence_events: Vec<PresenceEvent>,
     /// Models reopened whose missed operations are still arriving as a resync.
     resyncing: std::collections::HashSet<ModelHandle>,
 }
@@ -121,6 +123,7 @@ impl TestClient {
             reference_events: 0,
             last_remote_at: None,
             remote_ops: 0,
+            presence_events: Vec::new(),
             resyncing: std::collections::HashSet::new(),
         })
     }
@@ -510,6 +513,7 @@ impl TestClient {
             RelayMessage::ModelDeleted { model } | RelayMessage::ModelForceClosed { model, .. } => {
                 self.models.remove(&model);
             }
+            RelayMessage::Presence(event) => self.presence_events.push(event),
             RelayMessage::Ping { nonce } => self.send(&ClientMessage::Pong { nonce }).await?,
             _ => {}
         }

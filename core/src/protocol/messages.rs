@@ -649,9 +649,9 @@ pub enum Request {
     },
     /// Changes the session user's own profile; answered by `User` with the result.
     SetProfile {
-        /// The new display name; `None` removes it.
+        /// The new display name; `None` keeps it.
         display_name: Option<String>,
-        /// The new e-mail address; `None` removes it.
+        /// The new e-mail address (empty removes it); `None` keeps it.
         email: Option<String>,
     },
     // --- permissions ---

@@ -1,0 +1,254 @@
+//! Presence: which users are available (at least one session connected) and the state their
+//! sessions publish ("status": "in a meeting", anything the app wants), fanned out to the
+//! sessions that follow them.
+//!
+//! Presence lives in memory: a relay that restarts has no sessions, so nobody is available and
+//! there is no state to keep. A user's state is cleared when their last session goes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tandem_core::protocol::{
+    encode_relay, PresenceEvent, RelayMessage, StateEntries, UserPresence,
+};
+
+use crate::error::RelayError;
+use crate::registry::Member;
+
+/// The most entries one user's state may hold.
+pub const MAX_STATE_ENTRIES: usize = 64;
+/// The most bytes one user's state (or one session's activity state) may take on the wire.
+pub const MAX_STATE_BYTES: usize = 16 * 1024;
+/// The longest state key, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// One user as presence sees them.
+#[derive(Default)]
+struct UserEntry {
+    /// The connected sessions (their keys): the user is available while there is one.
+    sessions: HashSet<u64>,
+    /// The published state, in the order keys were first set.
+    state: StateEntries,
+    /// The sessions following this user, by key.
+    followers: HashMap<u64, Member>,
+}
+
+impl UserEntry {
+    fn is_unused(&self) -> bool {
+        self.sessions.is_empty() && self.followers.is_empty()
+    }
+
+    fn snapshot(&self, user_id: &str) -> UserPresence {
+        UserPresence {
+            user_id: user_id.to_owned(),
+            available: !self.sessions.is_empty(),
+            state: self.state.clone(),
+        }
+    }
+
+    /// Sends an event to every follower; one whose queue is full is too slow and is told so
+    /// (its session closes, and its client reconnects and asks again).
+    fn tell_followers(&self, event: PresenceEvent) {
+        if self.followers.is_empty() {
+            return;
+        }
+        let frame = Bytes::from(encode_relay(&RelayMessage::Presence(event)));
+        for member in self.followers.values() {
+            if member.outbox.try_send(frame.clone()).is_err() {
+                member.too_slow.notify_one();
+            }
+        }
+    }
+}
+
+/// Every user's presence on this relay, and who follows whom.
+#[derive(Default)]
+pub struct PresenceHub {
+    /// Users with a connected session or a follower.
+    users: Mutex<HashMap<String, UserEntry>>,
+    /// The users each session follows, by session key (to stop following when it goes).
+    follows: Mutex<HashMap<u64, HashSet<String>>>,
+}
+
+impl PresenceHub {
+    /// A session of `member`'s user connected; the user becomes available with their first.
+    pub fn connected(&self, member: &Member) {
+        let user_id = &member.identity.user_id;
+        let mut users = self.users.lock().expect("presence lock");
+        let entry = users.entry(user_id.clone()).or_default();
+        if entry.sessions.insert(member.key) && entry.sessions.len() == 1 {
+            entry.tell_followers(PresenceEvent::Available {
+                user_id: user_id.clone(),
+            });
+        }
+    }
+
+    /// A session went (closed, cut or timed out): it stops following anyone, and its user
+    /// becomes unavailable, with their state cleared, when it was their last.
+    pub fn disconnected(&self, member: &Member) {
+        let followed = self
+            .follows
+            .lock()
+            .expect("presence lock")
+            .remove(&member.key)
+            .unwrap_or_default();
+        let mut users = self.users.lock().expect("presence lock");
+        for user_id in followed {
+            if let Some(entry) = users.get_mut(&user_id) {
+                entry.followers.remove(&member.key);
+                if entry.is_unused() {
+                    users.remove(&user_id);
+                }
+            }
+        }
+        let user_id = &member.identity.user_id;
+        let Some(entry) = users.get_mut(user_id) else {
+            return;
+        };
+        if entry.sessions.remove(&member.key) && entry.sessions.is_empty() {
+            entry.state.clear();
+            entry.tell_followers(PresenceEvent::Unavailable {
+                user_id: user_id.clone(),
+            });
+        }
+        if entry.is_unused() {
+            users.remove(user_id);
+        }
+    }
+
+    /// The current presence of each of `user_ids` (unknown ones are simply unavailable).
+    pub fn get(&self, user_ids: &[String]) -> Vec<UserPresence> {
+        let users = self.users.lock().expect("presence lock");
+        user_ids
+            .iter()
+            .map(|id| match users.get(id) {
+                Some(entry) => entry.snapshot(id),
+                None => UserPresence {
+                    user_id: id.clone(),
+                    available: false,
+                    state: Vec::new(),
+                },
+            })
+            .collect()
+    }
+
+    /// `member` follows `user_ids` from now on; returns their current presence, so that the
+    /// events that follow apply to a known starting point.
+    pub fn subscribe(&self, member: &Member, user_ids: &[String]) -> Vec<UserPresence> {
+        let mut follows = self.follows.lock().expect("presence lock");
+        let mut users = self.users.lock().expect("presence lock");
+        let followed = follows.entry(member.key).or_default();
+        user_ids
+            .iter()
+            .map(|id| {
+                let entry = users.entry(id.clone()).or_default();
+                entry.followers.insert(member.key, member.clone());
+                followed.insert(id.clone());
+                entry.snapshot(id)
+            })
+            .collect()
+    }
+
+    /// `member` stops following `user_ids`.
+    pub fn unsubscribe(&self, member: &Member, user_ids: &[String]) {
+        let mut follows = self.follows.lock().expect("presence lock");
+        let mut users = self.users.lock().expect("presence lock");
+        if let Some(followed) = follows.get_mut(&member.key) {
+            for id in user_ids {
+                followed.remove(id);
+            }
+        }
+        for id in user_ids {
+            if let Some(entry) = users.get_mut(id) {
+                entry.followers.remove(&member.key);
+                if entry.is_unused() {
+                    users.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Sets entries of `member`'s user's state (replacing keys already set), checked against
+    /// the limits first: a refused change changes nothing.
+    pub fn set_state(&self, member: &Member, entries: StateEntries) -> Result<(), RelayError> {
+        check_keys(entries.iter().map(|(k, _)| k))?;
+        let user_id = &member.identity.user_id;
+        let mut users = self.users.lock().expect("presence lock");
+        let entry = users.entry(user_id.clone()).or_default();
+        let mut state = entry.state.clone();
+        merge_state(&mut state, entries.clone());
+        check_state(&state)?;
+        entry.state = state;
+        entry.tell_followers(PresenceEvent::StateSet {
+            user_id: user_id.clone(),
+            state: entries,
+        });
+        Ok(())
+    }
+
+    /// Removes entries of `member`'s user's state.
+    pub fn remove_state(&self, member: &Member, keys: Vec<String>) {
+        let user_id = &member.identity.user_id;
+        let mut users = self.users.lock().expect("presence lock");
+        if let Some(entry) = users.get_mut(user_id) {
+            entry.state.retain(|(k, _)| !keys.contains(k));
+            entry.tell_followers(PresenceEvent::StateRemoved {
+                user_id: user_id.clone(),
+                keys,
+            });
+        }
+    }
+
+    /// Removes every entry of `member`'s user's state.
+    pub fn clear_state(&self, member: &Member) {
+        let user_id = &member.identity.user_id;
+        let mut users = self.users.lock().expect("presence lock");
+        if let Some(entry) = users.get_mut(user_id) {
+            entry.state.clear();
+            entry.tell_followers(PresenceEvent::StateCleared {
+                user_id: user_id.clone(),
+            });
+        }
+    }
+}
+
+/// Sets `entries` in `state`: keys already there keep their place and take the new value.
+pub fn merge_state(state: &mut StateEntries, entries: StateEntries) {
+    for (key, value) in entries {
+        match state.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => state.push((key, value)),
+        }
+    }
+}
+
+/// Refuses empty or overlong keys.
+pub fn check_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Result<(), RelayError> {
+    for key in keys {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(RelayError::InvalidRequest(format!(
+                "a state key must have 1 to {MAX_KEY_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a state over the limits (entries and encoded size).
+pub fn check_state(state: &StateEntries) -> Result<(), RelayError> {
+    if state.len() > MAX_STATE_ENTRIES {
+        return Err(RelayError::InvalidRequest(format!(
+            "a state holds at most {MAX_STATE_ENTRIES} entries"
+        )));
+    }
+    let mut bytes = Vec::new();
+    tandem_core::protocol::Encode::encode(state, &mut bytes);
+    if bytes.len() > MAX_STATE_BYTES {
+        return Err(RelayError::InvalidRequest(format!(
+            "a state takes at most {MAX_STATE_BYTES} bytes ({} given)",
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
