@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::{EngineError, Result};
 use crate::events::Events;
-use crate::interop::{collaborator_json, presence_event_json, user_json};
+use crate::interop::{activity_event_json, collaborator_json, presence_event_json, user_json};
 use crate::models::LocalModel;
 use crate::requests::{parse_request, response_json};
 use crate::small_map::SmallMap;
@@ -473,7 +473,8 @@ impl Engine {
             }
             RelayMessage::RemoteReference(reference) => self.remote_reference(reference, events),
             RelayMessage::Presence(event) => events.push(presence_event_json(&event)),
-            RelayMessage::Activity(_) | RelayMessage::Chat(_) => {}
+            RelayMessage::Activity(event) => events.push(activity_event_json(&event)),
+            RelayMessage::Chat(_) => {}
             RelayMessage::Ping { nonce } => {
                 events.push(json!({"type": "ping", "nonce": nonce.to_string()}));
             }

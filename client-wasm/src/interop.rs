@@ -6,7 +6,8 @@ use crate::json;
 use crate::json::{json_value, value_json, Json};
 use tandem_core::op::Op;
 use tandem_core::protocol::{
-    Collaborator, GroupInfo, HistoricOp, PresenceEvent, UserInfo, UserPresence,
+    ActivityEvent, ActivityParticipant, ActivityRights, Collaborator, GroupInfo, HistoricOp,
+    PresenceEvent, UserInfo, UserPresence,
 };
 use tandem_core::{ElementId, ElementKind, Node, ReferenceValue, Value};
 
@@ -102,6 +103,77 @@ pub fn presence_event_json(event: &PresenceEvent) -> Json {
         PresenceEvent::StateCleared { user_id } => {
             json!({"type": "presence", "event": "state_cleared", "userId": user_id})
         }
+    }
+}
+
+/// A participant of an activity as JavaScript sees it.
+pub fn participant_json(p: &ActivityParticipant) -> Json {
+    json!({
+        "sessionId": p.session_id,
+        "user": user_json(&p.user),
+        "state": state_json(&p.state),
+    })
+}
+
+/// Activity rights as JavaScript sees them.
+pub fn rights_json(r: &ActivityRights) -> Json {
+    json!({
+        "join": r.join, "lurk": r.lurk, "viewState": r.view_state,
+        "setState": r.set_state, "manage": r.manage,
+    })
+}
+
+/// Activity rights from JavaScript (missing flags are not granted).
+pub fn rights_from_json(json: &Json) -> ActivityRights {
+    let flag = |key: &str| json[key] == Json::Bool(true);
+    ActivityRights {
+        join: flag("join"),
+        lurk: flag("lurk"),
+        view_state: flag("viewState"),
+        set_state: flag("setState"),
+        manage: flag("manage"),
+    }
+}
+
+/// An activity event from the relay.
+pub fn activity_event_json(event: &ActivityEvent) -> Json {
+    match event {
+        ActivityEvent::Joined {
+            activity,
+            participant,
+        } => json!({
+            "type": "activity", "event": "joined", "activity": activity,
+            "sessionId": participant.session_id, "participant": participant_json(participant),
+        }),
+        ActivityEvent::Left {
+            activity,
+            session_id,
+        } => json!({
+            "type": "activity", "event": "left", "activity": activity, "sessionId": session_id,
+        }),
+        ActivityEvent::StateSet {
+            activity,
+            session_id,
+            state,
+        } => json!({
+            "type": "activity", "event": "state_set", "activity": activity,
+            "sessionId": session_id, "state": state_json(state),
+        }),
+        ActivityEvent::StateRemoved {
+            activity,
+            session_id,
+            keys,
+        } => json!({
+            "type": "activity", "event": "state_removed", "activity": activity,
+            "sessionId": session_id, "keys": keys,
+        }),
+        ActivityEvent::StateCleared {
+            activity,
+            session_id,
+        } => json!({
+            "type": "activity", "event": "state_cleared", "activity": activity,
+            "sessionId": session_id,
+        }),
     }
 }
 

@@ -2,11 +2,14 @@
 
 use crate::json;
 use crate::json::{json_value, value_json, Json};
-use tandem_core::protocol::{ModelOrder, Request, Response, SortDirection};
+use tandem_core::protocol::{ModelOrder, PermissionTarget, Request, Response, SortDirection};
 use tandem_core::{ElementId, IdGenerator, Value};
 
 use crate::error::{EngineError, Result};
-use crate::interop::{group_json, historic_op_json, presence_json, state_from_json, user_json};
+use crate::interop::{
+    group_json, historic_op_json, participant_json, presence_json, rights_from_json, rights_json,
+    state_from_json, user_json,
+};
 
 fn text(json: &Json, key: &str) -> Result<String> {
     json[key]
@@ -140,6 +143,55 @@ pub fn parse_request(json: &Json, ids: &mut IdGenerator) -> Result<Request> {
             keys: strings(json, "keys")?,
         },
         "clear_presence_state" => Request::ClearPresenceState,
+        "join_activity" => Request::JoinActivity {
+            activity_type: text(json, "activityType")?,
+            activity_id: text(json, "activityId")?,
+            lurk: json["lurk"] == Json::Bool(true),
+            state: match &json["state"] {
+                Json::Null => Vec::new(),
+                state => state_from_json(state)?,
+            },
+        },
+        "leave_activity" => Request::LeaveActivity {
+            activity: number(json, "activity")? as u32,
+        },
+        "set_activity_state" => Request::SetActivityState {
+            activity: number(json, "activity")? as u32,
+            state: state_from_json(&json["state"])?,
+        },
+        "remove_activity_state" => Request::RemoveActivityState {
+            activity: number(json, "activity")? as u32,
+            keys: strings(json, "keys")?,
+        },
+        "clear_activity_state" => Request::ClearActivityState {
+            activity: number(json, "activity")? as u32,
+        },
+        "get_activity_permissions" => Request::GetActivityPermissions {
+            activity_type: text(json, "activityType")?,
+            activity_id: json["activityId"].as_str().map(str::to_owned),
+        },
+        "set_activity_permissions" => {
+            Request::SetActivityPermissions {
+                activity_type: text(json, "activityType")?,
+                activity_id: json["activityId"].as_str().map(str::to_owned),
+                target: match json["target"]["type"].as_str() {
+                    Some("world") => PermissionTarget::World,
+                    Some("user") => PermissionTarget::User {
+                        user_id: text(&json["target"], "id")?,
+                    },
+                    Some("group") => PermissionTarget::Group {
+                        group_id: text(&json["target"], "id")?,
+                    },
+                    _ => return Err(EngineError::invalid(
+                        "a target is {type: 'world'}, {type: 'user', id} or {type: 'group', id}",
+                    )),
+                },
+                rights: match &json["rights"] {
+                    Json::Null => None,
+                    rights => Some(rights_from_json(rights)),
+                },
+            }
+        }
         other => {
             return Err(EngineError::invalid(format!(
                 "unknown request type `{other}`"
@@ -191,6 +243,36 @@ pub fn response_json(response: &Response) -> Json {
         Response::Groups { groups } => {
             let groups: Vec<Json> = groups.iter().map(group_json).collect();
             json!({"kind": "groups", "groups": groups})
+        }
+        Response::ActivityJoined {
+            activity,
+            participants,
+            rights,
+        } => {
+            let participants: Vec<Json> = participants.iter().map(participant_json).collect();
+            json!({
+                "kind": "activity_joined", "activity": activity,
+                "participants": participants, "rights": rights_json(rights),
+            })
+        }
+        Response::ActivityPermissions {
+            world,
+            users,
+            groups,
+        } => {
+            let users: Vec<Json> = users
+                .iter()
+                .map(|(id, r)| json!({"userId": id, "rights": rights_json(r)}))
+                .collect();
+            let groups: Vec<Json> = groups
+                .iter()
+                .map(|(id, r)| json!({"groupId": id, "rights": rights_json(r)}))
+                .collect();
+            json!({
+                "kind": "activity_permissions",
+                "world": world.as_ref().map(rights_json),
+                "users": users, "groups": groups,
+            })
         }
         Response::Presence { users } => {
             let users: Vec<Json> = users.iter().map(presence_json).collect();

@@ -24,6 +24,15 @@ export type {
   WebSocketConstructor,
   WebSocketLike,
 } from './session.js';
+export { Activity, ActivityService } from './activities.js';
+export type {
+  ActivityChange,
+  ActivityEvents,
+  ActivityParticipant,
+  ActivityPermissionEntries,
+  ActivityRights,
+  PermissionTarget,
+} from './activities.js';
 export { PresenceService, PresenceSubscription } from './presence.js';
 export type { PresenceChange, PresenceEvents, UserPresence } from './presence.js';
 export { RealTimeModel } from './model.js';

@@ -7,6 +7,7 @@ import { Emitter } from './emitter.js';
 import { TandemError, toTandemError } from './errors.js';
 import { HistoricalModel } from './history.js';
 import { RealTimeModel, type Collaborator } from './model.js';
+import { ActivityService } from './activities.js';
 import { PresenceService } from './presence.js';
 import { defaultStorage, type ModelStorage } from './storage.js';
 import { encodeValue, type JsonValue } from './values.js';
@@ -154,6 +155,8 @@ export class Session extends Emitter<SessionEvents> {
   readonly url: string;
   /** Presence: this user's published state, and following other users'. */
   readonly presence: PresenceService;
+  /** Activities: who is here, and what each session is doing. */
+  readonly activities: ActivityService;
 
   readonly #auth: Auth;
   readonly #WebSocket: WebSocketConstructor;
@@ -190,6 +193,7 @@ export class Session extends Emitter<SessionEvents> {
     super();
     this.url = url;
     this.presence = new PresenceService(this);
+    this.activities = new ActivityService(this);
     this.#auth = auth;
     this.#WebSocket = WebSocket;
     this.#storage = options.storage === false ? undefined : (options.storage ?? defaultStorage());
@@ -602,6 +606,9 @@ export class Session extends Emitter<SessionEvents> {
       case 'presence':
         this.presence._event(event);
         break;
+      case 'activity':
+        this.activities._event(event);
+        break;
       case 'ping':
         this.#ws?.send(this.#engine.pong(event.nonce as string));
         break;
@@ -630,7 +637,10 @@ export class Session extends Emitter<SessionEvents> {
     // before reopening, since reopening re-sends the unacknowledged edits under the new origin:
     // a copy restored later must recognise them as its own, or it would send them again.
     // (Models restored from the cache meanwhile are reopened by `#open`.)
-    if (resumed) void this.presence._resume();
+    if (resumed) {
+      void this.presence._resume();
+      void this.activities._resume();
+    }
     const ws = this.#ws;
     const models = [...this.#engine.openModels()].flatMap((local) => this.#models.get(local) ?? []);
     void this.persist()

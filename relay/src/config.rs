@@ -63,8 +63,9 @@ pub struct Config {
     /// Lifetime of reconnect tokens, in hours.
     #[arg(long, env = "TANDEM_RECONNECT_TOKEN_HOURS", default_value_t = 24)]
     pub reconnect_token_hours: u64,
-    /// Seconds between heartbeats; a socket silent for three is considered dead.
-    #[arg(long, env = "TANDEM_HEARTBEAT_SECONDS", default_value_t = 15)]
+    /// Seconds between heartbeats; a socket silent for three is considered dead (its session
+    /// then leaves its activities and its user may become unavailable).
+    #[arg(long, env = "TANDEM_HEARTBEAT_SECONDS", default_value_t = 5)]
     pub heartbeat_seconds: u64,
     /// Frames a slow socket may have queued before it is dropped.
     #[arg(long, env = "TANDEM_OUTBOX_FRAMES", default_value_t = 4_096)]

@@ -24,6 +24,9 @@ pub enum RelayError {
     /// No such collection, and it may not be created automatically.
     #[error("collection {0} not found")]
     CollectionNotFound(String),
+    /// An activity this session is not in.
+    #[error("{0}")]
+    ActivityNotFound(String),
     /// A per-model message for a model this session has not opened.
     #[error("model handle {0} is not open in this session")]
     NotOpen(u32),
@@ -52,6 +55,7 @@ impl RelayError {
             RelayError::ModelExists(_) => ErrorCode::ModelExists,
             RelayError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
             RelayError::NotOpen(_) => ErrorCode::NotOpen,
+            RelayError::ActivityNotFound(_) => ErrorCode::ActivityNotFound,
             RelayError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             RelayError::Sequence(SequenceError::Model(e)) => ErrorCode::from(e),
             RelayError::Sequence(SequenceError::PlacementNotAllowed) => ErrorCode::InvalidOperation,

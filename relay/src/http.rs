@@ -174,6 +174,44 @@ struct PermissionEntry {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityGrant {
+    /// The activity type.
+    r#type: String,
+    /// One activity of it, or all of them.
+    id: Option<String>,
+    /// "world", "user:ID" or "group:ID".
+    grantee: String,
+    #[serde(default)]
+    join: bool,
+    #[serde(default)]
+    lurk: bool,
+    #[serde(default)]
+    view_state: bool,
+    #[serde(default)]
+    set_state: bool,
+    #[serde(default)]
+    manage: bool,
+    /// Removes the entry instead.
+    #[serde(default)]
+    remove: bool,
+}
+
+/// Parses "world", "user:ID" or "group:ID".
+fn parse_grantee(text: &str) -> Result<Grantee, Rejection> {
+    match text.split_once(':') {
+        None if text == "world" => Ok(Grantee::World),
+        Some(("user", id)) if !id.is_empty() => Ok(Grantee::User(id.to_owned())),
+        Some(("group", id)) if !id.is_empty() => Ok(Grantee::Group(id.to_owned())),
+        _ => Err(admin_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grantee must be world, user:ID or group:ID",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
 struct ListQuery {
     #[serde(default)]
     offset: u64,
@@ -318,18 +356,7 @@ fn admin_routes(
         .and(key.clone())
         .and(json_body())
         .and_then(|relay: Arc<Relay>, body: PermissionEntry| async move {
-            let grantee = match body.grantee.split_once(':') {
-                None if body.grantee == "world" => Grantee::World,
-                Some(("user", id)) if !id.is_empty() => Grantee::User(id.to_owned()),
-                Some(("group", id)) if !id.is_empty() => Grantee::Group(id.to_owned()),
-                _ => {
-                    return Err(admin_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "grantee must be world, user:ID or group:ID",
-                    ))
-                }
-            };
+            let grantee = parse_grantee(&body.grantee)?;
             let store = &relay.store;
             let target = match body.model {
                 Some(model) => {
@@ -378,6 +405,37 @@ fn admin_routes(
             relay.permissions_changed();
             Ok::<_, Rejection>(StatusCode::NO_CONTENT)
         });
+    // Who may do what in activities: the way to name their first managers.
+    let set_activity_permissions = warp::path!("activity-permissions")
+        .and(warp::put())
+        .and(key.clone())
+        .and(json_body())
+        .and_then(|relay: Arc<Relay>, body: ActivityGrant| async move {
+            let grantee = parse_grantee(&body.grantee)?;
+            let bad = |e: crate::error::RelayError| {
+                admin_error(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+            };
+            crate::activities::check_name("type", &body.r#type).map_err(bad)?;
+            if let Some(id) = &body.id {
+                crate::activities::check_name("id", id).map_err(bad)?;
+            }
+            let rights = tandem_core::protocol::ActivityRights {
+                join: body.join,
+                lurk: body.lurk,
+                view_state: body.view_state,
+                set_state: body.set_state,
+                manage: body.manage,
+            };
+            let flags = (!body.remove).then(|| crate::activities::rights_to_flags(rights));
+            let scope = crate::activities::activity_scope(&body.r#type, body.id.as_deref());
+            relay
+                .store
+                .set_grant(&scope, &grantee, flags)
+                .await
+                .map_err(|e| warp::reject::custom(AdminError::from(e)))?;
+            relay.permissions_changed();
+            Ok::<_, Rejection>(StatusCode::NO_CONTENT)
+        });
     let list_models = warp::path!("collections" / String / "models")
         .and(warp::get())
         .and(key)
@@ -411,5 +469,6 @@ fn admin_routes(
         .or(remove_member)
         .or(create_collection)
         .or(set_permissions)
+        .or(set_activity_permissions)
         .or(list_models)
 }

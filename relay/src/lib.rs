@@ -5,6 +5,7 @@
 //! [`run`] takes a bound listener, a configuration, a store and a shutdown signal, so tests
 //! start real relays on `127.0.0.1:0`.
 
+pub mod activities;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -70,6 +71,8 @@ pub struct Relay {
     pub creating_collections: tokio::sync::Mutex<()>,
     /// Who is available, their published state, and who follows whom.
     pub presence: presence::PresenceHub,
+    /// Who is in which activity, with their state.
+    pub activities: activities::ActivityHub,
 }
 
 impl Relay {
@@ -170,6 +173,7 @@ pub async fn run(
         permission_epochs: watch::channel(0).0,
         creating_collections: tokio::sync::Mutex::new(()),
         presence: presence::PresenceHub::default(),
+        activities: activities::ActivityHub::default(),
     });
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
     let purger = tokio::spawn(purge_expired_tokens(relay.store.clone()));

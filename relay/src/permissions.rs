@@ -1,5 +1,8 @@
 //! Who may do what: resolving a session's effective permissions on a collection or model.
 
+use tandem_core::protocol::ActivityRights;
+
+use crate::activities::{activity_scope, flags_to_rights};
 use crate::store::{Grantee, PermissionTarget, Permissions, Store, StoreResult};
 
 /// An authenticated session's user, as permission checks and events need it.
@@ -57,6 +60,43 @@ pub async fn effective(
         .permissions(&PermissionTarget::Collection(collection.to_owned()))
         .await?;
     Ok(grant(&entries, who))
+}
+
+/// What `who` may do in activity `activity_id` of `activity_type` (in the type as a whole when
+/// `activity_id` is `None`). An activity with entries of its own is governed by them, except
+/// that whoever manages the type manages each of its activities too; otherwise its type's
+/// entries apply; where the type has none, everyone may do everything but manage.
+pub async fn activity_rights(
+    store: &dyn Store,
+    who: &Identity,
+    activity_type: &str,
+    activity_id: Option<&str>,
+) -> StoreResult<ActivityRights> {
+    let rights_from = |entries: &[(Grantee, u32)]| {
+        entries
+            .iter()
+            .filter(|(grantee, _)| applies(grantee, who))
+            .fold(ActivityRights::default(), |acc, (_, flags)| {
+                acc.union(flags_to_rights(*flags))
+            })
+    };
+    let of_type = store.grants(&activity_scope(activity_type, None)).await?;
+    let type_rights = if of_type.is_empty() {
+        ActivityRights::OPEN
+    } else {
+        rights_from(&of_type)
+    };
+    if let Some(id) = activity_id {
+        let own = store
+            .grants(&activity_scope(activity_type, Some(id)))
+            .await?;
+        if !own.is_empty() {
+            let mut rights = rights_from(&own);
+            rights.manage |= type_rights.manage;
+            return Ok(rights);
+        }
+    }
+    Ok(type_rights)
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! Answers to the requests a session makes: models, history, identity and permissions.
 
 use tandem_core::protocol::{
-    self as wire, GroupInfo, ModelSummary, PermissionScope, PermissionSet, Request, Response,
-    SortDirection,
+    self as wire, ActivityHandle, ActivityRights, GroupInfo, ModelSummary, PermissionScope,
+    PermissionSet, Request, Response, SortDirection,
 };
 use tandem_core::{ElementId, Model, Node, NodeValue};
 use tokio::sync::oneshot;
 
+use crate::activities;
 use crate::error::RelayError;
-use crate::permissions::effective;
+use crate::permissions::{activity_rights, effective};
 use crate::registry::{user_info, Command};
 use crate::session::{unsupported, OpenModel, Session};
 use crate::store::{Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, StoreError};
@@ -325,8 +326,166 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             session.relay.presence.clear_state(&session.member);
             Ok(Response::Done)
         }
+        Request::JoinActivity {
+            activity_type,
+            activity_id,
+            lurk,
+            state,
+        } => {
+            if session.activities.len() >= activities::MAX_JOINED {
+                return Err(RelayError::InvalidRequest(format!(
+                    "a session is in at most {} activities",
+                    activities::MAX_JOINED
+                )));
+            }
+            activities::check_name("type", &activity_type)?;
+            activities::check_name("id", &activity_id)?;
+            let rights = activity_rights(
+                session.relay.store.as_ref(),
+                &session.member.identity,
+                &activity_type,
+                Some(&activity_id),
+            )
+            .await?;
+            let on = format!("activity {activity_type}/{activity_id}");
+            if lurk {
+                require(rights.lurk, "lurk", &on)?;
+            } else {
+                require(rights.join, "join", &on)?;
+            }
+            if !state.is_empty() {
+                require(rights.set_state, "set-state", &on)?;
+            }
+            let (number, participants) = session.relay.activities.join(
+                &session.member,
+                activity_type,
+                activity_id,
+                lurk,
+                rights,
+                state,
+            )?;
+            session.activities.insert(number, rights);
+            Ok(Response::ActivityJoined {
+                activity: number,
+                participants,
+                rights,
+            })
+        }
+        Request::LeaveActivity { activity } => {
+            joined(session, activity)?;
+            session.activities.remove(&activity);
+            session.relay.activities.leave(&session.member, activity);
+            Ok(Response::Done)
+        }
+        Request::SetActivityState { activity, state } => {
+            may_set_state(session, activity)?;
+            session
+                .relay
+                .activities
+                .set_state(&session.member, activity, state)?;
+            Ok(Response::Done)
+        }
+        Request::RemoveActivityState { activity, keys } => {
+            may_set_state(session, activity)?;
+            session
+                .relay
+                .activities
+                .remove_state(&session.member, activity, keys)?;
+            Ok(Response::Done)
+        }
+        Request::ClearActivityState { activity } => {
+            may_set_state(session, activity)?;
+            session
+                .relay
+                .activities
+                .clear_state(&session.member, activity)?;
+            Ok(Response::Done)
+        }
+        Request::GetActivityPermissions {
+            activity_type,
+            activity_id,
+        } => {
+            may_manage_activity(session, &activity_type, activity_id.as_deref()).await?;
+            let scope = activities::activity_scope(&activity_type, activity_id.as_deref());
+            let (mut world, mut users, mut groups) = (None, Vec::new(), Vec::new());
+            for (grantee, flags) in session.relay.store.grants(&scope).await? {
+                let rights = activities::flags_to_rights(flags);
+                match grantee {
+                    Grantee::World => world = Some(rights),
+                    Grantee::User(id) => users.push((id, rights)),
+                    Grantee::Group(id) => groups.push((id, rights)),
+                }
+            }
+            Ok(Response::ActivityPermissions {
+                world,
+                users,
+                groups,
+            })
+        }
+        Request::SetActivityPermissions {
+            activity_type,
+            activity_id,
+            target,
+            rights,
+        } => {
+            activities::check_name("type", &activity_type)?;
+            if let Some(id) = &activity_id {
+                activities::check_name("id", id)?;
+            }
+            may_manage_activity(session, &activity_type, activity_id.as_deref()).await?;
+            let scope = activities::activity_scope(&activity_type, activity_id.as_deref());
+            let grantee = match target {
+                wire::PermissionTarget::World => Grantee::World,
+                wire::PermissionTarget::User { user_id } => Grantee::User(user_id),
+                wire::PermissionTarget::Group { group_id } => Grantee::Group(group_id),
+            };
+            session
+                .relay
+                .store
+                .set_grant(&scope, &grantee, rights.map(activities::rights_to_flags))
+                .await?;
+            session.relay.permissions_changed();
+            Ok(Response::Done)
+        }
         other => Err(unsupported(&other)),
     }
+}
+
+/// The rights this session joined `activity` with, or `activity_not_found`.
+fn joined(session: &Session, activity: ActivityHandle) -> Result<ActivityRights, RelayError> {
+    session.activities.get(&activity).copied().ok_or_else(|| {
+        RelayError::ActivityNotFound(format!("activity {activity} is not joined by this session"))
+    })
+}
+
+/// Refuses a state change in `activity` to a session that may not set state there.
+fn may_set_state(session: &Session, activity: ActivityHandle) -> Result<(), RelayError> {
+    require(
+        joined(session, activity)?.set_state,
+        "set-state",
+        &format!("activity {activity}"),
+    )
+}
+
+/// Refuses to show or change the rights on activities of a type (or one activity) to a session
+/// that may not manage them.
+async fn may_manage_activity(
+    session: &Session,
+    activity_type: &str,
+    activity_id: Option<&str>,
+) -> Result<(), RelayError> {
+    let rights = activity_rights(
+        session.relay.store.as_ref(),
+        &session.member.identity,
+        activity_type,
+        activity_id,
+    )
+    .await?;
+    let on = match activity_id {
+        Some(id) => format!("activity {activity_type}/{id}"),
+        None => format!("activities of type {activity_type}"),
+    };
+    require(rights.manage, "manage", &on)
 }
 
 fn require(allowed: bool, what: &str, on: &str) -> Result<(), RelayError> {

@@ -10,8 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tandem_core::protocol::{
-    decode_client, Auth, ClientMessage, ErrorCode, Hello, ModelHandle, RelayMessage, Request,
-    Welcome, PROTOCOL_VERSION,
+    decode_client, ActivityHandle, ActivityRights, Auth, ClientMessage, ErrorCode, Hello,
+    ModelHandle, RelayMessage, Request, Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{Op, ReferenceKey, ReferenceValue};
 use tokio::sync::{mpsc, oneshot};
@@ -82,6 +82,8 @@ pub struct Session {
     pub member: Member,
     /// Models opened, by handle.
     pub open: HashMap<ModelHandle, OpenModel>,
+    /// Activities joined, by number, with what the session may do in each.
+    pub activities: HashMap<ActivityHandle, ActivityRights>,
 }
 
 /// A token bucket: `rate` per second, up to `burst` saved up.
@@ -168,8 +170,12 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                 relay: relay.clone(),
                 member,
                 open: HashMap::new(),
+                activities: HashMap::new(),
             };
             let reason = session.run(&mut stream).await;
+            for number in session.activities.keys() {
+                relay.activities.leave(&session.member, *number);
+            }
             relay.presence.disconnected(&session.member);
             if reason.0 == close::GOING_AWAY {
                 // Let the models store and acknowledge what this session sent before closing.

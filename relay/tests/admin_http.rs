@@ -31,6 +31,11 @@ fn admin_routes() -> Vec<(&'static str, &'static str, Option<serde_json::Value>)
             "/admin/permissions",
             Some(json!({"collection": "docs", "grantee": "world", "read": true})),
         ),
+        (
+            "PUT",
+            "/admin/activity-permissions",
+            Some(json!({"type": "document", "grantee": "world", "join": true})),
+        ),
         ("GET", "/admin/collections/docs/models", None),
     ]
 }

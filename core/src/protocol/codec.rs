@@ -932,6 +932,8 @@ codec_enum!(Request {
     41 => GetPermissions { scope },
     42 => SetPermissions { scope, target, permissions },
     43 => GetMyPermissions { scope },
+    44 => GetActivityPermissions { activity_type, activity_id },
+    45 => SetActivityPermissions { activity_type, activity_id, target, rights },
 });
 
 codec_enum!(Response {
@@ -942,7 +944,7 @@ codec_enum!(Response {
     4 => HistoricModel { version, timestamp_ms, data },
     5 => Operations { ops },
     6 => Presence { users },
-    7 => ActivityJoined { activity, participants },
+    7 => ActivityJoined { activity, participants, rights },
     8 => Chat(chat),
     9 => Chats { chats },
     10 => ChatMessageSent { event_number, timestamp_ms },
@@ -954,6 +956,7 @@ codec_enum!(Response {
     16 => User(user),
     17 => Permissions(set),
     18 => MyPermissions(permissions),
+    19 => ActivityPermissions { world, users, groups },
 });
 
 // --- models, operations, references ---
@@ -1108,6 +1111,14 @@ codec_struct!(Permissions {
     read,
     write,
     remove,
+    manage
+});
+
+codec_struct!(ActivityRights {
+    join,
+    lurk,
+    view_state,
+    set_state,
     manage
 });
 

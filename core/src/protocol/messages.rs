@@ -675,6 +675,27 @@ pub enum Request {
         /// The collection or model.
         scope: PermissionScope,
     },
+    /// The rights granted on activities of a type, or on one activity (needs manage there);
+    /// answered by `ActivityPermissions`.
+    GetActivityPermissions {
+        /// The kind of activity.
+        activity_type: String,
+        /// One activity of that kind, or `None` for the kind as a whole.
+        activity_id: Option<String>,
+    },
+    /// Grants rights on activities of a type or on one activity to everyone, a user or a group
+    /// (needs manage there); `None` removes the entry. Answered by `Done`. Where no entry
+    /// exists, everyone may do everything but manage.
+    SetActivityPermissions {
+        /// The kind of activity.
+        activity_type: String,
+        /// One activity of that kind, or `None` for the kind as a whole.
+        activity_id: Option<String>,
+        /// Whom the entry is for.
+        target: PermissionTarget,
+        /// What they may do.
+        rights: Option<ActivityRights>,
+    },
 }
 
 /// The successful result of a [`Request`].
@@ -721,8 +742,11 @@ pub enum Response {
     ActivityJoined {
         /// The handle naming it from now on.
         activity: ActivityHandle,
-        /// Everyone in it (this session included unless lurking).
+        /// Everyone in it (this session included unless lurking); their state is empty for a
+        /// session that may not view state.
         participants: Vec<ActivityParticipant>,
+        /// What this session may do in it.
+        rights: ActivityRights,
     },
     /// Information about one chat.
     Chat(ChatInfo),
@@ -771,6 +795,15 @@ pub enum Response {
     Permissions(PermissionSet),
     /// The session user's effective permissions.
     MyPermissions(Permissions),
+    /// The entries granting rights on activities of a type or on one activity.
+    ActivityPermissions {
+        /// The entry for everyone, if any.
+        world: Option<ActivityRights>,
+        /// Per-user entries.
+        users: Vec<(String, ActivityRights)>,
+        /// Per-group entries.
+        groups: Vec<(String, ActivityRights)>,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1197,6 +1230,48 @@ impl ChatEventBody {
 // ---------------------------------------------------------------------------------------------
 // Permissions
 // ---------------------------------------------------------------------------------------------
+
+/// What a session may do in an activity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ActivityRights {
+    /// May join and be listed as a participant.
+    pub join: bool,
+    /// May join without being listed (and see the participants).
+    pub lurk: bool,
+    /// May see the participants' state.
+    pub view_state: bool,
+    /// May set its own state in it.
+    pub set_state: bool,
+    /// May change who may do what in it.
+    pub manage: bool,
+}
+
+impl ActivityRights {
+    /// Every right.
+    pub const ALL: ActivityRights = ActivityRights {
+        join: true,
+        lurk: true,
+        view_state: true,
+        set_state: true,
+        manage: true,
+    };
+    /// What everyone may do where no entry says otherwise: everything but manage.
+    pub const OPEN: ActivityRights = ActivityRights {
+        manage: false,
+        ..ActivityRights::ALL
+    };
+
+    /// What either grant allows: how several entries that apply to one user add up.
+    pub fn union(self, other: ActivityRights) -> ActivityRights {
+        ActivityRights {
+            join: self.join || other.join,
+            lurk: self.lurk || other.lurk,
+            view_state: self.view_state || other.view_state,
+            set_state: self.set_state || other.set_state,
+            manage: self.manage || other.manage,
+        }
+    }
+}
 
 /// The four permission flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

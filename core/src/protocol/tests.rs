@@ -497,6 +497,29 @@ fn requests() -> Vec<Request> {
             });
         }
     }
+    for activity_id in [None, Some(s("42"))] {
+        requests.push(Request::GetActivityPermissions {
+            activity_type: s("document"),
+            activity_id: activity_id.clone(),
+        });
+        for target in permission_targets() {
+            requests.push(Request::SetActivityPermissions {
+                activity_type: s("document"),
+                activity_id: activity_id.clone(),
+                target: target.clone(),
+                rights: Some(ActivityRights {
+                    lurk: false,
+                    ..ActivityRights::OPEN
+                }),
+            });
+            requests.push(Request::SetActivityPermissions {
+                activity_type: s("document"),
+                activity_id: activity_id.clone(),
+                target,
+                rights: None,
+            });
+        }
+    }
     requests
 }
 
@@ -616,6 +639,23 @@ fn responses() -> Vec<Response> {
         Response::ActivityJoined {
             activity: 0,
             participants: vec![participant()],
+            rights: ActivityRights::OPEN,
+        },
+        Response::ActivityPermissions {
+            world: None,
+            users: vec![("u-ann".to_owned(), ActivityRights::ALL)],
+            groups: vec![(
+                "g-1".to_owned(),
+                ActivityRights {
+                    view_state: true,
+                    ..ActivityRights::default()
+                },
+            )],
+        },
+        Response::ActivityPermissions {
+            world: Some(ActivityRights::OPEN),
+            users: vec![],
+            groups: vec![],
         },
         Response::Chats {
             chats: chat_kinds().into_iter().map(chat_info).collect(),

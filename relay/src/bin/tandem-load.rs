@@ -9,6 +9,7 @@
 //! cargo build --release -p tandem-relay
 //! target/release/tandem-load all
 //! target/release/tandem-load one-model-100 --rate 6000 --seconds 10
+//! target/release/tandem-load activity-200
 //! ```
 //!
 //! Every scenario stops by itself and talks to 127.0.0.1 only. Exit status is non-zero if a
@@ -36,6 +37,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+#[path = "tandem_load/activity.rs"]
+mod activity;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Failure = String;
 
@@ -53,6 +57,10 @@ enum Scenario {
     /// 10,000 idle authenticated connections, each with one small model open.
     #[value(name = "idle-10k")]
     Idle10k,
+    /// 200 sessions in one activity, each setting its state 10 times a second (`--rate`, per
+    /// session); reports the fan-out latency.
+    #[value(name = "activity-200")]
+    Activity200,
     /// Every scenario above, in order.
     #[value(name = "all")]
     All,
@@ -72,7 +80,8 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     warmup: u64,
     /// Total offered operations per second; 0 = as fast as possible (closed loop). Defaults:
-    /// one-model-10: 0, one-model-100: 6000, many-models: 2000.
+    /// one-model-10: 0, one-model-100: 6000, many-models: 2000; for activity-200, updates per
+    /// second per session (default 10).
     #[arg(long)]
     rate: Option<f64>,
     /// Override the number of clients (connections for idle-10k).
@@ -117,6 +126,7 @@ async fn run_all(args: Args) -> bool {
             Scenario::OneModel100,
             Scenario::ManyModels,
             Scenario::Idle10k,
+            Scenario::Activity200,
         ],
         one => vec![one],
     };
@@ -164,6 +174,7 @@ async fn run_all(args: Args) -> bool {
                 typing(&relay, &args, plan).await
             }
             Scenario::Idle10k => idle(&relay, &args).await,
+            Scenario::Activity200 => activity::run(&relay, &args).await,
             Scenario::All => unreachable!(),
         };
         match result {

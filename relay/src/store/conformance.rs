@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tandem_core::{ElementId, Node, NodeValue, Op};
 
 use super::{
-    Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store, StoreError, StoredOp,
-    User,
+    GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store, StoreError,
+    StoredOp, User,
 };
 
 /// Runs every check against `store`; panics on the first failure.
@@ -21,6 +21,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     groups(&*store, &run).await;
     collections(&*store, &run).await;
     permissions(&*store, &run).await;
+    grants(&*store, &run).await;
     models(&*store, &run).await;
     list_models(&*store, &run).await;
     append_ops(&*store, &run).await;
@@ -493,6 +494,71 @@ async fn collections(store: &dyn Store, run: &Run) {
     assert!(
         matches!(r, Err(StoreError::Exists(_))),
         "create_collection twice must be Exists, got {r:?}"
+    );
+}
+
+async fn grants(store: &dyn Store, run: &Run) {
+    let kind = GrantScope::ActivityType(run.id("g-type"));
+    let one = GrantScope::Activity {
+        activity_type: run.id("g-type"),
+        activity_id: "1".to_owned(),
+    };
+    // Names that would collide if an activity's type and id were simply joined.
+    let split_a = GrantScope::Activity {
+        activity_type: run.id("ab"),
+        activity_id: "c".to_owned(),
+    };
+    let split_b = GrantScope::Activity {
+        activity_type: run.id("a"),
+        activity_id: "bc".to_owned(),
+    };
+    let chat = GrantScope::Chat(run.id("g-type"));
+    let u = Grantee::User(run.id("g-user"));
+
+    assert!(
+        store.grants(&kind).await.unwrap().is_empty(),
+        "a new scope has no grants"
+    );
+    store
+        .set_grant(&kind, &Grantee::World, Some(0b101))
+        .await
+        .unwrap();
+    store.set_grant(&kind, &u, Some(0b11111)).await.unwrap();
+    store.set_grant(&one, &u, Some(0)).await.unwrap();
+    store.set_grant(&split_a, &u, Some(1)).await.unwrap();
+    store.set_grant(&chat, &u, Some(7)).await.unwrap();
+    let mut entries = store.grants(&kind).await.unwrap();
+    entries.sort_by_key(|(g, _)| format!("{g:?}"));
+    let mut expected = vec![(Grantee::World, 0b101), (u.clone(), 0b11111)];
+    expected.sort_by_key(|(g, _)| format!("{g:?}"));
+    assert_eq!(entries, expected, "grants returns every entry of its scope");
+    assert_eq!(
+        store.grants(&one).await.unwrap(),
+        vec![(u.clone(), 0)],
+        "an entry granting nothing is kept (it still counts as an entry)"
+    );
+    assert!(
+        store.grants(&split_b).await.unwrap().is_empty(),
+        "activities are told apart by type and id, not by their concatenation"
+    );
+    assert_eq!(store.grants(&chat).await.unwrap(), vec![(u.clone(), 7)]);
+
+    store.set_grant(&kind, &u, Some(1)).await.unwrap();
+    assert!(
+        store.grants(&kind).await.unwrap().contains(&(u.clone(), 1)),
+        "set_grant replaces"
+    );
+    store.set_grant(&kind, &u, None).await.unwrap();
+    assert_eq!(
+        store.grants(&kind).await.unwrap(),
+        vec![(Grantee::World, 0b101)],
+        "None removes the entry"
+    );
+    store.set_grant(&one, &u, None).await.unwrap();
+    store.set_grant(&one, &u, None).await.unwrap();
+    assert!(
+        store.grants(&one).await.unwrap().is_empty(),
+        "removing twice is fine"
     );
 }
 

@@ -120,6 +120,23 @@ pub enum PermissionTarget {
     Model(String),
 }
 
+/// What a grant of rights is on, besides collections and models: activities (a whole kind, or
+/// one) and chats. The rights are flags whose meaning belongs to the scope's kind.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GrantScope {
+    /// Every activity of a type (unless the activity has entries of its own).
+    ActivityType(String),
+    /// One activity.
+    Activity {
+        /// Its type.
+        activity_type: String,
+        /// Its id.
+        activity_id: String,
+    },
+    /// One chat.
+    Chat(String),
+}
+
 /// Who a permission entry is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Grantee {
@@ -180,6 +197,17 @@ pub trait Store: Send + Sync + 'static {
         &self,
         target: &PermissionTarget,
     ) -> StoreResult<Vec<(Grantee, Permissions)>>;
+
+    /// Sets (replaces) the rights `grantee` has on `scope`; `None` removes the entry, while
+    /// `Some(0)` keeps an entry that grants nothing.
+    async fn set_grant(
+        &self,
+        scope: &GrantScope,
+        grantee: &Grantee,
+        flags: Option<u32>,
+    ) -> StoreResult<()>;
+    /// Every entry on `scope`.
+    async fn grants(&self, scope: &GrantScope) -> StoreResult<Vec<(Grantee, u32)>>;
 
     // --- models ---
 

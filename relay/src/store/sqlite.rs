@@ -26,8 +26,8 @@ use tandem_core::{Node, Op};
 use tokio::sync::{oneshot, Semaphore};
 
 use super::{
-    Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store, StoreError, StoreResult,
-    StoredOp, User,
+    GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store, StoreError,
+    StoreResult, StoredOp, User,
 };
 
 /// The file name of the database inside the data directory.
@@ -40,7 +40,7 @@ pub const MAX_BATCH: usize = 512;
 const READ_CONNECTIONS: usize = 4;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,7 +54,8 @@ const STORED_LIMITS: Limits = Limits {
 };
 
 /// Migrations, in order: entry `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
@@ -127,7 +128,18 @@ CREATE TABLE reconnect_tokens (
     expires_ms INTEGER NOT NULL
 );
 CREATE INDEX reconnect_tokens_by_expiry ON reconnect_tokens (expires_ms);
-"#];
+"#,
+    r#"
+CREATE TABLE grants (
+    scope_kind   TEXT NOT NULL,
+    scope_id     TEXT NOT NULL,
+    grantee_kind TEXT NOT NULL,
+    grantee_id   TEXT NOT NULL,
+    flags        INTEGER NOT NULL,
+    PRIMARY KEY (scope_kind, scope_id, grantee_kind, grantee_id)
+) WITHOUT ROWID;
+"#,
+];
 
 // ---------------------------------------------------------------------------------------------
 // Conversions and errors
@@ -198,6 +210,22 @@ fn target_key(target: &PermissionTarget) -> (&'static str, &str) {
     match target {
         PermissionTarget::Collection(id) => ("collection", id),
         PermissionTarget::Model(id) => ("model", id),
+    }
+}
+
+/// A grant scope as (kind, id) columns; one activity's id is its type's length, a colon, its
+/// type and its id (unambiguous whatever the names hold).
+fn scope_key(scope: &GrantScope) -> (&'static str, String) {
+    match scope {
+        GrantScope::ActivityType(t) => ("activity_type", t.clone()),
+        GrantScope::Activity {
+            activity_type,
+            activity_id,
+        } => (
+            "activity",
+            format!("{}:{activity_type}{activity_id}", activity_type.len()),
+        ),
+        GrantScope::Chat(id) => ("chat", id.clone()),
     }
 }
 
@@ -858,6 +886,64 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_grant(
+        &self,
+        scope: &GrantScope,
+        grantee: &Grantee,
+        flags: Option<u32>,
+    ) -> StoreResult<()> {
+        let (scope_kind, scope_id) = scope_key(scope);
+        let (grantee_kind, grantee_id) = grantee_key(grantee);
+        let grantee_id = grantee_id.to_string();
+        self.write(move |conn| {
+            match flags {
+                None => conn
+                    .prepare_cached(
+                        "DELETE FROM grants WHERE scope_kind = ?1 AND scope_id = ?2 \
+                         AND grantee_kind = ?3 AND grantee_id = ?4",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![scope_kind, scope_id, grantee_kind, grantee_id])
+                    }),
+                Some(flags) => conn
+                    .prepare_cached(
+                        "INSERT INTO grants (scope_kind, scope_id, grantee_kind, grantee_id, flags) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (scope_kind, scope_id, grantee_kind, grantee_id) \
+                         DO UPDATE SET flags = excluded.flags",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![scope_kind, scope_id, grantee_kind, grantee_id, flags])
+                    }),
+            }
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn grants(&self, scope: &GrantScope) -> StoreResult<Vec<(Grantee, u32)>> {
+        let (scope_kind, scope_id) = scope_key(scope);
+        self.read(move |conn| {
+            let rows: Vec<(String, String, u32)> = conn
+                .prepare_cached(
+                    "SELECT grantee_kind, grantee_id, flags FROM grants \
+                     WHERE scope_kind = ?1 AND scope_id = ?2 ORDER BY grantee_kind, grantee_id",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![scope_kind, scope_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect()
+                })
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(kind, id, flags)| Ok((grantee_from_key(&kind, id)?, flags)))
+                .collect()
         })
         .await
     }
