@@ -934,6 +934,8 @@ codec_enum!(Request {
     43 => GetMyPermissions { scope },
     44 => GetActivityPermissions { activity_type, activity_id },
     45 => SetActivityPermissions { activity_type, activity_id, target, rights },
+    46 => GetChatPermissions { chat_id },
+    47 => SetChatPermissions { chat_id, target, rights },
 });
 
 codec_enum!(Response {
@@ -957,6 +959,7 @@ codec_enum!(Response {
     17 => Permissions(set),
     18 => MyPermissions(permissions),
     19 => ActivityPermissions { world, users, groups },
+    20 => ChatPermissions { world, users, groups },
 });
 
 // --- models, operations, references ---
@@ -1119,6 +1122,16 @@ codec_struct!(ActivityRights {
     lurk,
     view_state,
     set_state,
+    manage
+});
+
+codec_struct!(ChatRights {
+    join,
+    leave,
+    send,
+    manage_members,
+    set_name_topic,
+    remove,
     manage
 });
 

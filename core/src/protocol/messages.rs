@@ -696,6 +696,22 @@ pub enum Request {
         /// What they may do.
         rights: Option<ActivityRights>,
     },
+    /// The rights granted on a chat (needs manage there); answered by `ChatPermissions`.
+    GetChatPermissions {
+        /// The chat.
+        chat_id: String,
+    },
+    /// Grants rights on a chat to everyone, a user or a group (needs manage there); `None`
+    /// removes the entry. Answered by `Done`. Where a chat has no entries, its kind's defaults
+    /// apply (see `ChatRights`); its creator may always do everything.
+    SetChatPermissions {
+        /// The chat.
+        chat_id: String,
+        /// Whom the entry is for.
+        target: PermissionTarget,
+        /// What they may do.
+        rights: Option<ChatRights>,
+    },
 }
 
 /// The successful result of a [`Request`].
@@ -803,6 +819,15 @@ pub enum Response {
         users: Vec<(String, ActivityRights)>,
         /// Per-group entries.
         groups: Vec<(String, ActivityRights)>,
+    },
+    /// The entries granting rights on a chat.
+    ChatPermissions {
+        /// The entry for everyone, if any.
+        world: Option<ChatRights>,
+        /// Per-user entries.
+        users: Vec<(String, ChatRights)>,
+        /// Per-group entries.
+        groups: Vec<(String, ChatRights)>,
     },
 }
 
@@ -1230,6 +1255,53 @@ impl ChatEventBody {
 // ---------------------------------------------------------------------------------------------
 // Permissions
 // ---------------------------------------------------------------------------------------------
+
+/// What a user may do in a chat. Where a chat has no entries, everyone may join and leave
+/// rooms and channels and send to those they are in, members of a direct chat may send and
+/// rename it, and only the creator may do the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ChatRights {
+    /// May join (a room or channel).
+    pub join: bool,
+    /// May leave.
+    pub leave: bool,
+    /// May post messages (once in it).
+    pub send: bool,
+    /// May add and remove channel members.
+    pub manage_members: bool,
+    /// May rename it and change its topic.
+    pub set_name_topic: bool,
+    /// May delete it with its history.
+    pub remove: bool,
+    /// May change who may do what.
+    pub manage: bool,
+}
+
+impl ChatRights {
+    /// Every right.
+    pub const ALL: ChatRights = ChatRights {
+        join: true,
+        leave: true,
+        send: true,
+        manage_members: true,
+        set_name_topic: true,
+        remove: true,
+        manage: true,
+    };
+
+    /// What either grant allows.
+    pub fn union(self, other: ChatRights) -> ChatRights {
+        ChatRights {
+            join: self.join || other.join,
+            leave: self.leave || other.leave,
+            send: self.send || other.send,
+            manage_members: self.manage_members || other.manage_members,
+            set_name_topic: self.set_name_topic || other.set_name_topic,
+            remove: self.remove || other.remove,
+            manage: self.manage || other.manage,
+        }
+    }
+}
 
 /// What a session may do in an activity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

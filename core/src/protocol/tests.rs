@@ -497,6 +497,22 @@ fn requests() -> Vec<Request> {
             });
         }
     }
+    requests.push(Request::GetChatPermissions { chat_id: s("c1") });
+    for target in permission_targets() {
+        requests.push(Request::SetChatPermissions {
+            chat_id: s("c1"),
+            target: target.clone(),
+            rights: Some(ChatRights {
+                remove: false,
+                ..ChatRights::ALL
+            }),
+        });
+        requests.push(Request::SetChatPermissions {
+            chat_id: s("c1"),
+            target,
+            rights: None,
+        });
+    }
     for activity_id in [None, Some(s("42"))] {
         requests.push(Request::GetActivityPermissions {
             activity_type: s("document"),
@@ -655,6 +671,14 @@ fn responses() -> Vec<Response> {
         Response::ActivityPermissions {
             world: Some(ActivityRights::OPEN),
             users: vec![],
+            groups: vec![],
+        },
+        Response::ChatPermissions {
+            world: Some(ChatRights {
+                join: true,
+                ..ChatRights::default()
+            }),
+            users: vec![("u-ann".to_owned(), ChatRights::ALL)],
             groups: vec![],
         },
         Response::Chats {

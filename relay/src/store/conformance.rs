@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use tandem_core::{ElementId, Node, NodeValue, Op};
 
+use tandem_core::protocol::{ChatEvent, ChatEventBody, ChatEventKind, ChatKind};
+
 use super::{
-    GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store, StoreError,
-    StoredOp, User,
+    ChatRecord, GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store,
+    StoreError, StoredOp, User,
 };
 
 /// Runs every check against `store`; panics on the first failure.
@@ -22,6 +24,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     collections(&*store, &run).await;
     permissions(&*store, &run).await;
     grants(&*store, &run).await;
+    chats(&*store, &run).await;
     models(&*store, &run).await;
     list_models(&*store, &run).await;
     append_ops(&*store, &run).await;
@@ -495,6 +498,226 @@ async fn collections(store: &dyn Store, run: &Run) {
         matches!(r, Err(StoreError::Exists(_))),
         "create_collection twice must be Exists, got {r:?}"
     );
+}
+
+async fn chats(store: &dyn Store, run: &Run) {
+    let record = |id: &str, kind: ChatKind| ChatRecord {
+        id: run.id(id),
+        kind,
+        name: "Name".into(),
+        topic: "Topic".into(),
+        creator: "u-ann".into(),
+        created_ms: 1_000,
+        last_event: 1,
+        last_event_ms: 1_000,
+    };
+    let members = vec!["u-ann".to_owned(), "u-bob".to_owned()];
+    let channel = record("ch", ChatKind::Channel);
+    store.create_chat(&channel, None, &members).await.unwrap();
+    assert_eq!(
+        store.chat(&channel.id).await.unwrap(),
+        Some(channel.clone())
+    );
+    assert!(matches!(
+        store.create_chat(&channel, None, &[]).await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(store.chat_members(&channel.id).await.unwrap(), members);
+    let direct = record("dm", ChatKind::Direct);
+    let key = run.id("u-ann,u-bob");
+    store
+        .create_chat(&direct, Some(&key), &members)
+        .await
+        .unwrap();
+    assert_eq!(store.direct_chat(&key).await.unwrap(), Some(direct.clone()));
+    assert!(
+        matches!(
+            store
+                .create_chat(&record("dm2", ChatKind::Direct), Some(&key), &members)
+                .await,
+            Err(StoreError::Exists(_))
+        ),
+        "one direct chat per set of users"
+    );
+    let room = record("room", ChatKind::Room);
+    store.create_chat(&room, None, &members).await.unwrap();
+    assert!(
+        store.chat_members(&room.id).await.unwrap().is_empty(),
+        "rooms store no members"
+    );
+
+    // Events get the next numbers, with their effects.
+    let add = |user: &str| ChatEventBody::UserJoined {
+        user_id: user.into(),
+    };
+    let msg = |text: &str| ChatEventBody::Message { text: text.into() };
+    assert_eq!(
+        store
+            .append_chat_event(&channel.id, "u-cat", 2_000, &add("u-cat"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .append_chat_event(&channel.id, "u-bob", 3_000, &msg("hi"))
+            .await
+            .unwrap(),
+        3
+    );
+    store
+        .append_chat_event(
+            &channel.id,
+            "u-ann",
+            4_000,
+            &ChatEventBody::NameChanged { name: "New".into() },
+        )
+        .await
+        .unwrap();
+    store
+        .append_chat_event(
+            &channel.id,
+            "u-ann",
+            5_000,
+            &ChatEventBody::TopicChanged { topic: "T2".into() },
+        )
+        .await
+        .unwrap();
+    store
+        .append_chat_event(
+            &channel.id,
+            "u-bob",
+            6_000,
+            &ChatEventBody::UserLeft {
+                user_id: "u-bob".into(),
+            },
+        )
+        .await
+        .unwrap();
+    for i in 0..5 {
+        store
+            .append_chat_event(&channel.id, "u-cat", 7_000 + i, &msg(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    store
+        .append_chat_event(&room.id, "u-cat", 2_000, &add("u-cat"))
+        .await
+        .unwrap();
+    assert!(store.chat_members(&room.id).await.unwrap().is_empty());
+    let now = store.chat(&channel.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            now.name.as_str(),
+            now.topic.as_str(),
+            now.last_event,
+            now.last_event_ms
+        ),
+        ("New", "T2", 11, 7_004)
+    );
+    assert_eq!(
+        store.chat_members(&channel.id).await.unwrap(),
+        vec!["u-ann".to_owned(), "u-cat".to_owned()]
+    );
+    assert!(store
+        .chats_of_member("u-cat")
+        .await
+        .unwrap()
+        .contains(&channel.id));
+    assert!(matches!(
+        store
+            .append_chat_event(&run.id("nope"), "u", 1, &msg("x"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // History pages both ways from any event, filtered by kind.
+    let numbers =
+        |events: Vec<ChatEvent>| events.iter().map(|e| e.event_number).collect::<Vec<_>>();
+    assert_eq!(
+        numbers(
+            store
+                .chat_events(&channel.id, None, true, 3, &[])
+                .await
+                .unwrap()
+        ),
+        vec![11, 10, 9]
+    );
+    assert_eq!(
+        numbers(
+            store
+                .chat_events(&channel.id, Some(8), true, 3, &[])
+                .await
+                .unwrap()
+        ),
+        vec![8, 7, 6]
+    );
+    assert_eq!(
+        numbers(
+            store
+                .chat_events(&channel.id, None, false, 2, &[])
+                .await
+                .unwrap()
+        ),
+        vec![1, 2]
+    );
+    assert_eq!(
+        numbers(
+            store
+                .chat_events(&channel.id, Some(5), false, 100, &[ChatEventKind::Message])
+                .await
+                .unwrap()
+        ),
+        vec![7, 8, 9, 10, 11]
+    );
+    let first = &store
+        .chat_events(&channel.id, Some(1), false, 1, &[])
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        first.body,
+        ChatEventBody::Created {
+            kind: ChatKind::Channel,
+            name: "Name".into(),
+            topic: "Topic".into(),
+            members: members.clone()
+        }
+    );
+    assert_eq!(first.user_id, "u-ann");
+
+    // Seen marks only move forward; unread counts are others' messages after the mark.
+    assert_eq!(store.chat_seen(&channel.id, "u-ann").await.unwrap(), 0);
+    store.mark_chat_seen(&channel.id, "u-ann", 8).await.unwrap();
+    store.mark_chat_seen(&channel.id, "u-ann", 5).await.unwrap();
+    assert_eq!(store.chat_seen(&channel.id, "u-ann").await.unwrap(), 8);
+    let counts = store
+        .unread_counts("u-ann", &[channel.id.clone(), room.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![(channel.id.clone(), 3), (room.id.clone(), 0)]);
+    let counts = store
+        .unread_counts("u-cat", &[channel.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        vec![(channel.id.clone(), 1)],
+        "own messages are not unread"
+    );
+
+    assert!(store.delete_chat(&channel.id).await.unwrap());
+    assert!(!store.delete_chat(&channel.id).await.unwrap());
+    assert_eq!(store.chat(&channel.id).await.unwrap(), None);
+    assert!(store
+        .chat_events(&channel.id, None, true, 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!store
+        .chats_of_member("u-cat")
+        .await
+        .unwrap()
+        .contains(&channel.id));
 }
 
 async fn grants(store: &dyn Store, run: &Run) {

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use tandem_core::protocol::{ChatEvent, ChatEventBody, ChatEventKind, ChatKind};
 use tandem_core::{Node, Op};
 
 /// Why a storage call failed.
@@ -100,6 +101,27 @@ pub struct StoredOp {
     pub timestamp_ms: i64,
     /// The operation as applied.
     pub op: Op,
+}
+
+/// A chat as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatRecord {
+    /// Its id.
+    pub id: String,
+    /// Room, channel or direct.
+    pub kind: ChatKind,
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// The user who created it (who may always do everything in it).
+    pub creator: String,
+    /// When it was created, ms since the epoch.
+    pub created_ms: i64,
+    /// The number of its newest event (its creation is event 1).
+    pub last_event: u64,
+    /// When its newest event happened.
+    pub last_event_ms: i64,
 }
 
 /// Which models a `list_models` call orders by.
@@ -208,6 +230,59 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Every entry on `scope`.
     async fn grants(&self, scope: &GrantScope) -> StoreResult<Vec<(Grantee, u32)>>;
+
+    // --- chats ---
+
+    /// Creates a chat with its members (channels and direct chats keep theirs; rooms have
+    /// none stored) and its creation as event 1; `Exists` if the id, or for a direct chat
+    /// `direct_key`, is taken.
+    async fn create_chat(
+        &self,
+        chat: &ChatRecord,
+        direct_key: Option<&str>,
+        members: &[String],
+    ) -> StoreResult<()>;
+    /// A chat by id.
+    async fn chat(&self, id: &str) -> StoreResult<Option<ChatRecord>>;
+    /// The direct chat with this key (its sorted member ids), if it exists.
+    async fn direct_chat(&self, direct_key: &str) -> StoreResult<Option<ChatRecord>>;
+    /// The stored members of a chat, ordered.
+    async fn chat_members(&self, id: &str) -> StoreResult<Vec<String>>;
+    /// The ids of the chats a user is a stored member of, ordered.
+    async fn chats_of_member(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Appends an event by `user_id` to a chat as its next number, with its effect on the chat
+    /// in the same transaction (a new name or topic; for a channel, a member joining, added,
+    /// leaving or removed); returns the number. `NotFound` if the chat does not exist.
+    async fn append_chat_event(
+        &self,
+        chat: &str,
+        user_id: &str,
+        timestamp_ms: i64,
+        body: &ChatEventBody,
+    ) -> StoreResult<u64>;
+    /// Up to `limit` events from `start` (inclusive; `None` for the newest when descending,
+    /// the oldest when ascending), of the given kinds only (all when empty).
+    async fn chat_events(
+        &self,
+        chat: &str,
+        start: Option<u64>,
+        descending: bool,
+        limit: u64,
+        kinds: &[ChatEventKind],
+    ) -> StoreResult<Vec<ChatEvent>>;
+    /// Deletes a chat, its members, events, marks and grants; whether it existed.
+    async fn delete_chat(&self, id: &str) -> StoreResult<bool>;
+    /// Records that `user_id` has seen `chat` up to `event` (a lower mark than the current
+    /// one changes nothing).
+    async fn mark_chat_seen(&self, chat: &str, user_id: &str, event: u64) -> StoreResult<()>;
+    /// The last event `user_id` marked seen in `chat` (0 if none).
+    async fn chat_seen(&self, chat: &str, user_id: &str) -> StoreResult<u64>;
+    /// For each of `chats`, the messages by others after what `user_id` marked seen.
+    async fn unread_counts(
+        &self,
+        user_id: &str,
+        chats: &[String],
+    ) -> StoreResult<Vec<(String, u64)>>;
 
     // --- models ---
 

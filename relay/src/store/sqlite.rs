@@ -21,14 +21,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use tandem_core::protocol::{decode_frame, encode_frame, Decode, Limits, MAX_DEPTH_CAP};
+use tandem_core::protocol::{
+    decode_frame, encode_frame, ChatEvent, ChatEventBody, ChatEventKind, Decode, Limits,
+    MAX_DEPTH_CAP,
+};
 use tandem_core::{Node, Op};
 use tokio::sync::{oneshot, Semaphore};
 
 use super::{
-    GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store, StoreError,
-    StoreResult, StoredOp, User,
+    ChatRecord, GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store,
+    StoreError, StoreResult, StoredOp, User,
 };
+
+#[path = "sqlite_chat.rs"]
+mod chat;
 
 /// The file name of the database inside the data directory.
 pub const DB_FILE: &str = "tandem.sqlite3";
@@ -40,7 +46,7 @@ pub const MAX_BATCH: usize = 512;
 const READ_CONNECTIONS: usize = 4;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -139,6 +145,7 @@ CREATE TABLE grants (
     PRIMARY KEY (scope_kind, scope_id, grantee_kind, grantee_id)
 ) WITHOUT ROWID;
 "#,
+    chat::CHAT_SCHEMA,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -946,6 +953,82 @@ impl Store for SqliteStore {
                 .collect()
         })
         .await
+    }
+
+    async fn create_chat(
+        &self,
+        chat: &ChatRecord,
+        direct_key: Option<&str>,
+        members: &[String],
+    ) -> StoreResult<()> {
+        self.create_chat_rows(chat, direct_key, members).await
+    }
+
+    async fn chat(&self, id: &str) -> StoreResult<Option<ChatRecord>> {
+        self.chat_by("id", id).await
+    }
+
+    async fn direct_chat(&self, direct_key: &str) -> StoreResult<Option<ChatRecord>> {
+        self.chat_by("direct_key", direct_key).await
+    }
+
+    async fn chat_members(&self, id: &str) -> StoreResult<Vec<String>> {
+        self.chat_strings(
+            "SELECT user_id FROM chat_members WHERE chat = ?1 ORDER BY user_id",
+            id,
+        )
+        .await
+    }
+
+    async fn chats_of_member(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        self.chat_strings(
+            "SELECT chat FROM chat_members WHERE user_id = ?1 ORDER BY chat",
+            user_id,
+        )
+        .await
+    }
+
+    async fn append_chat_event(
+        &self,
+        chat: &str,
+        user_id: &str,
+        timestamp_ms: i64,
+        body: &ChatEventBody,
+    ) -> StoreResult<u64> {
+        self.append_chat_event_row(chat, user_id, timestamp_ms, body)
+            .await
+    }
+
+    async fn chat_events(
+        &self,
+        chat: &str,
+        start: Option<u64>,
+        descending: bool,
+        limit: u64,
+        kinds: &[ChatEventKind],
+    ) -> StoreResult<Vec<ChatEvent>> {
+        self.chat_event_rows(chat, start, descending, limit, kinds)
+            .await
+    }
+
+    async fn delete_chat(&self, id: &str) -> StoreResult<bool> {
+        self.delete_chat_rows(id).await
+    }
+
+    async fn mark_chat_seen(&self, chat: &str, user_id: &str, event: u64) -> StoreResult<()> {
+        self.mark_chat_seen_row(chat, user_id, event).await
+    }
+
+    async fn chat_seen(&self, chat: &str, user_id: &str) -> StoreResult<u64> {
+        self.chat_seen_row(chat, user_id).await
+    }
+
+    async fn unread_counts(
+        &self,
+        user_id: &str,
+        chats: &[String],
+    ) -> StoreResult<Vec<(String, u64)>> {
+        self.unread_count_rows(user_id, chats).await
     }
 
     async fn permissions(
