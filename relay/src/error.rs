@@ -24,6 +24,15 @@ pub enum RelayError {
     /// No such collection, and it may not be created automatically.
     #[error("collection {0} not found")]
     CollectionNotFound(String),
+    /// No such chat.
+    #[error("chat {0} not found")]
+    ChatNotFound(String),
+    /// The chat id is taken.
+    #[error("chat {0} already exists")]
+    ChatExists(String),
+    /// No such user (or not where the request expects them).
+    #[error("user not found: {0}")]
+    UserNotFound(String),
     /// An activity this session is not in.
     #[error("{0}")]
     ActivityNotFound(String),
@@ -56,6 +65,9 @@ impl RelayError {
             RelayError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
             RelayError::NotOpen(_) => ErrorCode::NotOpen,
             RelayError::ActivityNotFound(_) => ErrorCode::ActivityNotFound,
+            RelayError::ChatNotFound(_) => ErrorCode::ChatNotFound,
+            RelayError::ChatExists(_) => ErrorCode::ChatExists,
+            RelayError::UserNotFound(_) => ErrorCode::UserNotFound,
             RelayError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             RelayError::Sequence(SequenceError::Model(e)) => ErrorCode::from(e),
             RelayError::Sequence(SequenceError::PlacementNotAllowed) => ErrorCode::InvalidOperation,

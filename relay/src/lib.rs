@@ -7,6 +7,7 @@
 
 pub mod activities;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -73,6 +74,8 @@ pub struct Relay {
     pub presence: presence::PresenceHub,
     /// Who is in which activity, with their state.
     pub activities: activities::ActivityHub,
+    /// Which sessions chat events go to: every session by user, and who is in which room.
+    pub chat: chat::ChatHub,
 }
 
 impl Relay {
@@ -174,6 +177,7 @@ pub async fn run(
         creating_collections: tokio::sync::Mutex::new(()),
         presence: presence::PresenceHub::default(),
         activities: activities::ActivityHub::default(),
+        chat: chat::ChatHub::default(),
     });
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
     let purger = tokio::spawn(purge_expired_tokens(relay.store.clone()));

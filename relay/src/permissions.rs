@@ -23,7 +23,7 @@ pub struct Identity {
 }
 
 /// Whether an entry for `grantee` applies to `who`.
-fn applies(grantee: &Grantee, who: &Identity) -> bool {
+pub(crate) fn applies(grantee: &Grantee, who: &Identity) -> bool {
     match grantee {
         Grantee::World => true,
         Grantee::User(id) => !who.anonymous && *id == who.user_id,

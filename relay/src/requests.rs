@@ -326,6 +326,23 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             session.relay.presence.clear_state(&session.member);
             Ok(Response::Done)
         }
+        chat @ (Request::CreateChat { .. }
+        | Request::GetDirectChat { .. }
+        | Request::GetChat { .. }
+        | Request::GetJoinedChats
+        | Request::JoinChat { .. }
+        | Request::LeaveChat { .. }
+        | Request::SendChatMessage { .. }
+        | Request::SetChatName { .. }
+        | Request::SetChatTopic { .. }
+        | Request::AddChatMember { .. }
+        | Request::RemoveChatMember { .. }
+        | Request::RemoveChat { .. }
+        | Request::GetChatHistory { .. }
+        | Request::MarkChatSeen { .. }
+        | Request::GetUnreadCounts
+        | Request::GetChatPermissions { .. }
+        | Request::SetChatPermissions { .. }) => crate::chat::handle(session, chat).await,
         Request::JoinActivity {
             activity_type,
             activity_id,

@@ -166,6 +166,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
         Ok(member) => {
             relay.metrics.sessions.inc();
             relay.presence.connected(&member);
+            relay.chat.connected(&member);
             let mut session = Session {
                 relay: relay.clone(),
                 member,
@@ -177,6 +178,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                 relay.activities.leave(&session.member, *number);
             }
             relay.presence.disconnected(&session.member);
+            crate::chat::session_gone(&relay, &session.member).await;
             if reason.0 == close::GOING_AWAY {
                 // Let the models store and acknowledge what this session sent before closing.
                 let mut drained = relay.drained.clone();

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tandem_core::client::ClientModel;
 use tandem_core::protocol::{
-    decode_relay, encode_client, ActivityEvent, Auth, ClientMessage, ErrorCode, Hello, Limits,
-    ModelContent, ModelHandle, OpenedModel, PresenceEvent, RelayMessage, RemoteReference, Request,
-    Response, Welcome, PROTOCOL_VERSION,
+    decode_relay, encode_client, ActivityEvent, Auth, ChatEvent, ClientMessage, ErrorCode, Hello,
+    Limits, ModelContent, ModelHandle, OpenedModel, PresenceEvent, RelayMessage, RemoteReference,
+    Request, Response, Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{IdGenerator, Model, Op, Value};
 use tokio::net::TcpStream;
@@ -80,6 +80,8 @@ pub struct TestClient {
     pub presence_events: Vec<PresenceEvent>,
     /// Activity events received, in order, with when each arrived (for latency figures).
     pub activity_events: Vec<(Instant, ActivityEvent)>,
+    /// Chat events received, in order.
+    pub chat_events: Vec<ChatEvent>,
     /// Models reopened whose missed operations are still arriving as a resync.
     resyncing: std::collections::HashSet<ModelHandle>,
 }
@@ -127,6 +129,7 @@ impl TestClient {
             remote_ops: 0,
             presence_events: Vec::new(),
             activity_events: Vec::new(),
+            chat_events: Vec::new(),
             resyncing: std::collections::HashSet::new(),
         })
     }
@@ -518,6 +521,7 @@ impl TestClient {
             }
             RelayMessage::Presence(event) => self.presence_events.push(event),
             RelayMessage::Activity(event) => self.activity_events.push((Instant::now(), event)),
+            RelayMessage::Chat(event) => self.chat_events.push(event),
             RelayMessage::Ping { nonce } => self.send(&ClientMessage::Pong { nonce }).await?,
             _ => {}
         }

@@ -696,7 +696,7 @@ async fn chats(store: &dyn Store, run: &Run) {
         .unwrap();
     assert_eq!(counts, vec![(channel.id.clone(), 3), (room.id.clone(), 0)]);
     let counts = store
-        .unread_counts("u-cat", &[channel.id.clone()])
+        .unread_counts("u-cat", std::slice::from_ref(&channel.id))
         .await
         .unwrap();
     assert_eq!(

@@ -76,9 +76,10 @@ fn kind_tag(kind: ChatEventKind) -> i64 {
     kind.wire_tag() as i64
 }
 
-fn chat_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, String, String, i64, i64, i64)> {
+/// A chat row's columns as read, before they are checked.
+type ChatRow = (String, String, String, String, String, i64, i64, i64);
+
+fn chat_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -92,16 +93,7 @@ fn chat_row(
 }
 
 fn chat_from_row(
-    (id, kind, name, topic, creator, created_ms, last_event, last_event_ms): (
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        i64,
-    ),
+    (id, kind, name, topic, creator, created_ms, last_event, last_event_ms): ChatRow,
 ) -> StoreResult<ChatRecord> {
     Ok(ChatRecord {
         id,
