@@ -13,7 +13,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::{EngineError, Result};
 use crate::events::Events;
-use crate::interop::{activity_event_json, collaborator_json, presence_event_json, user_json};
+use crate::interop::{
+    activity_event_json, chat_event_json, collaborator_json, presence_event_json, user_json,
+};
 use crate::models::LocalModel;
 use crate::requests::{parse_request, response_json};
 use crate::small_map::SmallMap;
@@ -474,7 +476,13 @@ impl Engine {
             RelayMessage::RemoteReference(reference) => self.remote_reference(reference, events),
             RelayMessage::Presence(event) => events.push(presence_event_json(&event)),
             RelayMessage::Activity(event) => events.push(activity_event_json(&event)),
-            RelayMessage::Chat(_) => {}
+            RelayMessage::Chat(event) => {
+                let mut json = chat_event_json(&event);
+                let kind = json["type"].clone();
+                json.insert("event", kind);
+                json.insert("type", json!("chat"));
+                events.push(json);
+            }
             RelayMessage::Ping { nonce } => {
                 events.push(json!({"type": "ping", "nonce": nonce.to_string()}));
             }

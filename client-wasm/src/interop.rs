@@ -6,8 +6,9 @@ use crate::json;
 use crate::json::{json_value, value_json, Json};
 use tandem_core::op::Op;
 use tandem_core::protocol::{
-    ActivityEvent, ActivityParticipant, ActivityRights, Collaborator, GroupInfo, HistoricOp,
-    PresenceEvent, UserInfo, UserPresence,
+    ActivityEvent, ActivityParticipant, ActivityRights, ChatEvent, ChatEventBody, ChatEventKind,
+    ChatInfo, ChatKind, ChatRights, Collaborator, GroupInfo, HistoricOp, PresenceEvent, UserInfo,
+    UserPresence,
 };
 use tandem_core::{ElementId, ElementKind, Node, ReferenceValue, Value};
 
@@ -175,6 +176,100 @@ pub fn activity_event_json(event: &ActivityEvent) -> Json {
             "sessionId": session_id,
         }),
     }
+}
+
+fn chat_kind_name(kind: ChatKind) -> &'static str {
+    match kind {
+        ChatKind::Room => "room",
+        ChatKind::Channel => "channel",
+        ChatKind::Direct => "direct",
+    }
+}
+
+/// A chat as JavaScript sees it.
+pub fn chat_info_json(c: &ChatInfo) -> Json {
+    json!({
+        "chatId": c.chat_id, "kind": chat_kind_name(c.kind), "name": c.name, "topic": c.topic,
+        "members": c.members, "createdTime": c.created_ms, "lastEventNumber": c.last_event_number,
+        "lastEventTime": c.last_event_ms, "maxSeenEvent": c.max_seen_event, "joined": c.joined,
+    })
+}
+
+/// A chat event as JavaScript sees it: `type` and the fields of its kind.
+pub fn chat_event_json(e: &ChatEvent) -> Json {
+    let mut json = json!({
+        "chatId": e.chat_id, "eventNumber": e.event_number, "timestamp": e.timestamp_ms,
+        "userId": e.user_id,
+    });
+    let (kind, fields): (&str, Vec<(&str, Json)>) = match &e.body {
+        ChatEventBody::Created {
+            kind,
+            name,
+            topic,
+            members,
+        } => (
+            "created",
+            vec![
+                ("kind", json!(chat_kind_name(*kind))),
+                ("name", json!(name)),
+                ("topic", json!(topic)),
+                ("members", json!(members)),
+            ],
+        ),
+        ChatEventBody::Message { text } => ("message", vec![("text", json!(text))]),
+        ChatEventBody::UserJoined { user_id } => ("user_joined", vec![("member", json!(user_id))]),
+        ChatEventBody::UserLeft { user_id } => ("user_left", vec![("member", json!(user_id))]),
+        ChatEventBody::UserAdded { user_id } => ("user_added", vec![("member", json!(user_id))]),
+        ChatEventBody::UserRemoved { user_id } => {
+            ("user_removed", vec![("member", json!(user_id))])
+        }
+        ChatEventBody::NameChanged { name } => ("name_changed", vec![("name", json!(name))]),
+        ChatEventBody::TopicChanged { topic } => ("topic_changed", vec![("topic", json!(topic))]),
+        ChatEventBody::Removed => ("removed", vec![]),
+    };
+    json.insert("type", json!(kind));
+    for (key, value) in fields {
+        json.insert(key, value);
+    }
+    json
+}
+
+/// Chat rights as JavaScript sees them.
+pub fn chat_rights_json(r: &ChatRights) -> Json {
+    json!({
+        "join": r.join, "leave": r.leave, "send": r.send, "manageMembers": r.manage_members,
+        "setNameAndTopic": r.set_name_topic, "remove": r.remove, "manage": r.manage,
+    })
+}
+
+/// Chat rights from JavaScript (missing flags are not granted).
+pub fn chat_rights_from_json(json: &Json) -> ChatRights {
+    let flag = |key: &str| json[key] == Json::Bool(true);
+    ChatRights {
+        join: flag("join"),
+        leave: flag("leave"),
+        send: flag("send"),
+        manage_members: flag("manageMembers"),
+        set_name_topic: flag("setNameAndTopic"),
+        remove: flag("remove"),
+        manage: flag("manage"),
+    }
+}
+
+/// A chat event kind from its JavaScript name.
+pub fn chat_event_kind(name: &str) -> Option<ChatEventKind> {
+    Some(match name {
+        "created" => ChatEventKind::Created,
+        "message" => ChatEventKind::Message,
+        "user_joined" => ChatEventKind::UserJoined,
+        "user_left" => ChatEventKind::UserLeft,
+        "user_added" => ChatEventKind::UserAdded,
+        "user_removed" => ChatEventKind::UserRemoved,
+        "name_changed" => ChatEventKind::NameChanged,
+        "topic_changed" => ChatEventKind::TopicChanged,
+        "removed" => ChatEventKind::Removed,
+        _ => return None,
+    })
 }
 
 /// A group as JavaScript sees it.

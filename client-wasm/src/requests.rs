@@ -2,11 +2,14 @@
 
 use crate::json;
 use crate::json::{json_value, value_json, Json};
-use tandem_core::protocol::{ModelOrder, PermissionTarget, Request, Response, SortDirection};
+use tandem_core::protocol::{
+    ChatKind, ModelOrder, PermissionTarget, Request, Response, SortDirection,
+};
 use tandem_core::{ElementId, IdGenerator, Value};
 
 use crate::error::{EngineError, Result};
 use crate::interop::{
+    chat_event_json, chat_event_kind, chat_info_json, chat_rights_from_json, chat_rights_json,
     group_json, historic_op_json, participant_json, presence_json, rights_from_json, rights_json,
     state_from_json, user_json,
 };
@@ -44,6 +47,23 @@ fn data(json: &Json, ids: &mut IdGenerator) -> Result<tandem_core::Node> {
     let mut node = value.into_node(ids);
     node.id = ElementId::ROOT;
     Ok(node)
+}
+
+/// Whom a permission entry is for: `{type: 'world'}`, `{type: 'user', id}` or
+/// `{type: 'group', id}`.
+fn target(json: &Json) -> Result<PermissionTarget> {
+    match json["type"].as_str() {
+        Some("world") => Ok(PermissionTarget::World),
+        Some("user") => Ok(PermissionTarget::User {
+            user_id: text(json, "id")?,
+        }),
+        Some("group") => Ok(PermissionTarget::Group {
+            group_id: text(json, "id")?,
+        }),
+        _ => Err(EngineError::invalid(
+            "a target is {type: 'world'}, {type: 'user', id} or {type: 'group', id}",
+        )),
+    }
 }
 
 /// The request a JSON request from the package stands for.
@@ -170,28 +190,105 @@ pub fn parse_request(json: &Json, ids: &mut IdGenerator) -> Result<Request> {
             activity_type: text(json, "activityType")?,
             activity_id: json["activityId"].as_str().map(str::to_owned),
         },
-        "set_activity_permissions" => {
-            Request::SetActivityPermissions {
-                activity_type: text(json, "activityType")?,
-                activity_id: json["activityId"].as_str().map(str::to_owned),
-                target: match json["target"]["type"].as_str() {
-                    Some("world") => PermissionTarget::World,
-                    Some("user") => PermissionTarget::User {
-                        user_id: text(&json["target"], "id")?,
-                    },
-                    Some("group") => PermissionTarget::Group {
-                        group_id: text(&json["target"], "id")?,
-                    },
-                    _ => return Err(EngineError::invalid(
-                        "a target is {type: 'world'}, {type: 'user', id} or {type: 'group', id}",
-                    )),
-                },
-                rights: match &json["rights"] {
-                    Json::Null => None,
-                    rights => Some(rights_from_json(rights)),
-                },
-            }
-        }
+        "set_activity_permissions" => Request::SetActivityPermissions {
+            activity_type: text(json, "activityType")?,
+            activity_id: json["activityId"].as_str().map(str::to_owned),
+            target: target(&json["target"])?,
+            rights: match &json["rights"] {
+                Json::Null => None,
+                rights => Some(rights_from_json(rights)),
+            },
+        },
+        "create_chat" => Request::CreateChat {
+            kind: if json["kind"] == "channel" {
+                ChatKind::Channel
+            } else {
+                ChatKind::Room
+            },
+            chat_id: json["id"].as_str().map(str::to_owned),
+            name: json["name"].as_str().unwrap_or_default().to_owned(),
+            topic: json["topic"].as_str().unwrap_or_default().to_owned(),
+            members: match &json["members"] {
+                Json::Null => Vec::new(),
+                _ => strings(json, "members")?,
+            },
+        },
+        "get_direct_chat" => Request::GetDirectChat {
+            user_ids: strings(json, "userIds")?,
+        },
+        "get_chat" => Request::GetChat {
+            chat_id: text(json, "chatId")?,
+        },
+        "get_joined_chats" => Request::GetJoinedChats,
+        "join_chat" => Request::JoinChat {
+            chat_id: text(json, "chatId")?,
+        },
+        "leave_chat" => Request::LeaveChat {
+            chat_id: text(json, "chatId")?,
+        },
+        "send_chat_message" => Request::SendChatMessage {
+            chat_id: text(json, "chatId")?,
+            text: text(json, "text")?,
+        },
+        "set_chat_name" => Request::SetChatName {
+            chat_id: text(json, "chatId")?,
+            name: text(json, "name")?,
+        },
+        "set_chat_topic" => Request::SetChatTopic {
+            chat_id: text(json, "chatId")?,
+            topic: text(json, "topic")?,
+        },
+        "add_chat_member" => Request::AddChatMember {
+            chat_id: text(json, "chatId")?,
+            user_id: text(json, "userId")?,
+        },
+        "remove_chat_member" => Request::RemoveChatMember {
+            chat_id: text(json, "chatId")?,
+            user_id: text(json, "userId")?,
+        },
+        "remove_chat" => Request::RemoveChat {
+            chat_id: text(json, "chatId")?,
+        },
+        "get_chat_history" => Request::GetChatHistory {
+            chat_id: text(json, "chatId")?,
+            start_event: json["start"].as_u64(),
+            direction: if json["direction"] == "forward" {
+                SortDirection::Ascending
+            } else {
+                SortDirection::Descending
+            },
+            limit: json["limit"]
+                .as_u64()
+                .unwrap_or(50)
+                .min(u64::from(u32::MAX)) as u32,
+            event_kinds: match &json["types"] {
+                Json::Null => Vec::new(),
+                _ => strings(json, "types")?
+                    .iter()
+                    .map(|t| {
+                        chat_event_kind(t).ok_or_else(|| {
+                            EngineError::invalid(format!("unknown chat event type `{t}`"))
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            },
+        },
+        "mark_chat_seen" => Request::MarkChatSeen {
+            chat_id: text(json, "chatId")?,
+            event_number: number(json, "eventNumber")?,
+        },
+        "get_unread_counts" => Request::GetUnreadCounts,
+        "get_chat_permissions" => Request::GetChatPermissions {
+            chat_id: text(json, "chatId")?,
+        },
+        "set_chat_permissions" => Request::SetChatPermissions {
+            chat_id: text(json, "chatId")?,
+            target: target(&json["target"])?,
+            rights: match &json["rights"] {
+                Json::Null => None,
+                rights => Some(chat_rights_from_json(rights)),
+            },
+        },
         other => {
             return Err(EngineError::invalid(format!(
                 "unknown request type `{other}`"
@@ -271,6 +368,44 @@ pub fn response_json(response: &Response) -> Json {
             json!({
                 "kind": "activity_permissions",
                 "world": world.as_ref().map(rights_json),
+                "users": users, "groups": groups,
+            })
+        }
+        Response::Chat(info) => json!({"kind": "chat", "chat": chat_info_json(info)}),
+        Response::Chats { chats } => {
+            let chats: Vec<Json> = chats.iter().map(chat_info_json).collect();
+            json!({"kind": "chats", "chats": chats})
+        }
+        Response::ChatMessageSent {
+            event_number,
+            timestamp_ms,
+        } => json!({
+            "kind": "chat_message_sent", "eventNumber": event_number, "timestamp": timestamp_ms,
+        }),
+        Response::ChatEvents { events } => {
+            let events: Vec<Json> = events.iter().map(chat_event_json).collect();
+            json!({"kind": "chat_events", "events": events})
+        }
+        Response::UnreadCounts { counts } => json!({
+            "kind": "unread_counts",
+            "counts": Json::Object(counts.iter().map(|(id, n)| (id.clone(), json!(n))).collect()),
+        }),
+        Response::ChatPermissions {
+            world,
+            users,
+            groups,
+        } => {
+            let users: Vec<Json> = users
+                .iter()
+                .map(|(id, r)| json!({"userId": id, "rights": chat_rights_json(r)}))
+                .collect();
+            let groups: Vec<Json> = groups
+                .iter()
+                .map(|(id, r)| json!({"groupId": id, "rights": chat_rights_json(r)}))
+                .collect();
+            json!({
+                "kind": "chat_permissions",
+                "world": world.as_ref().map(chat_rights_json),
                 "users": users, "groups": groups,
             })
         }

@@ -33,6 +33,16 @@ export type {
   ActivityRights,
   PermissionTarget,
 } from './activities.js';
+export { Chat, ChatService } from './chat.js';
+export type {
+  ChatEvent,
+  ChatEventType,
+  ChatEvents,
+  ChatInfo,
+  ChatKind,
+  ChatPermissionEntries,
+  ChatRights,
+} from './chat.js';
 export { PresenceService, PresenceSubscription } from './presence.js';
 export type { PresenceChange, PresenceEvents, UserPresence } from './presence.js';
 export { RealTimeModel } from './model.js';

@@ -8,6 +8,7 @@ import { TandemError, toTandemError } from './errors.js';
 import { HistoricalModel } from './history.js';
 import { RealTimeModel, type Collaborator } from './model.js';
 import { ActivityService } from './activities.js';
+import { ChatService } from './chat.js';
 import { PresenceService } from './presence.js';
 import { defaultStorage, type ModelStorage } from './storage.js';
 import { encodeValue, type JsonValue } from './values.js';
@@ -157,6 +158,8 @@ export class Session extends Emitter<SessionEvents> {
   readonly presence: PresenceService;
   /** Activities: who is here, and what each session is doing. */
   readonly activities: ActivityService;
+  /** Chat: rooms, channels and direct chats, with stored history. */
+  readonly chat: ChatService;
 
   readonly #auth: Auth;
   readonly #WebSocket: WebSocketConstructor;
@@ -194,6 +197,7 @@ export class Session extends Emitter<SessionEvents> {
     this.url = url;
     this.presence = new PresenceService(this);
     this.activities = new ActivityService(this);
+    this.chat = new ChatService(this);
     this.#auth = auth;
     this.#WebSocket = WebSocket;
     this.#storage = options.storage === false ? undefined : (options.storage ?? defaultStorage());
@@ -608,6 +612,9 @@ export class Session extends Emitter<SessionEvents> {
         break;
       case 'activity':
         this.activities._event(event);
+        break;
+      case 'chat':
+        this.chat._event(event);
         break;
       case 'ping':
         this.#ws?.send(this.#engine.pong(event.nonce as string));
