@@ -52,6 +52,7 @@ pub fn user_json(user: &UserInfo) -> Json {
         "displayName": user.display_name,
         "email": user.email,
         "anonymous": user.anonymous,
+        "avatarUrl": user.avatar_url,
     })
 }
 

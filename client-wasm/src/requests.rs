@@ -146,6 +146,7 @@ pub fn parse_request(json: &Json, ids: &mut IdGenerator) -> Result<Request> {
         "set_profile" => Request::SetProfile {
             display_name: json["displayName"].as_str().map(str::to_owned),
             email: json["email"].as_str().map(str::to_owned),
+            avatar_url: json["avatarUrl"].as_str().map(str::to_owned),
         },
         "subscribe_presence" => Request::SubscribePresence {
             user_ids: strings(json, "userIds")?,

@@ -83,6 +83,8 @@ export interface UserInfo {
   displayName: string | null;
   email: string | null;
   anonymous: boolean;
+  /** A picture of the user, if any. */
+  avatarUrl: string | null;
 }
 
 /** A group of users (permissions can be granted to groups). */
@@ -330,11 +332,15 @@ export class Session extends Emitter<SessionEvents> {
     return (await this._request<{ groups: GroupInfo[] }>({ type: 'get_user_groups', userId })).groups;
   }
 
-  /** Changes this session's user's own profile (fields left out stay; an empty email removes it). */
-  async setProfile(profile: { displayName?: string; email?: string }): Promise<UserInfo> {
+  /**
+   * Changes this session's user's own profile (fields left out stay; an empty email or avatar
+   * URL removes it; an avatar URL is http(s)).
+   */
+  async setProfile(profile: { displayName?: string; email?: string; avatarUrl?: string }): Promise<UserInfo> {
     const request: Record<string, unknown> = { type: 'set_profile' };
     if (profile.displayName !== undefined) request.displayName = profile.displayName;
     if (profile.email !== undefined) request.email = profile.email;
+    if (profile.avatarUrl !== undefined) request.avatarUrl = profile.avatarUrl;
     const user = (await this._request<{ user: UserInfo }>(request)).user;
     if (user.userId === this.#user?.userId) this.#user = user;
     return user;

@@ -123,12 +123,15 @@ test('users can be looked up and searched, and a user sets their own profile', a
   const fay = await session(relay, 'Fay');
   const eveId = eve.user.userId;
 
-  const updated = await eve.setProfile({ displayName: 'Eve Q. Example', email: 'eve@example.test' });
+  const updated = await eve.setProfile({ displayName: 'Eve Q. Example', email: 'eve@example.test', avatarUrl: 'https://example.test/eve.png' });
   assert.equal(updated.displayName, 'Eve Q. Example');
+  assert.equal(updated.avatarUrl, 'https://example.test/eve.png');
+  await assert.rejects(eve.setProfile({ avatarUrl: 'javascript:alert(1)' }), (e) => e instanceof TandemError && e.code === 'invalid_request');
   assert.equal(eve.user.displayName, 'Eve Q. Example');
   const [seen] = await fay.getUsers([eveId]);
   assert.equal(seen.displayName, 'Eve Q. Example');
   assert.equal(seen.email, 'eve@example.test');
+  assert.equal(seen.avatarUrl, 'https://example.test/eve.png');
   const byName = await fay.getUsersByUsername([eve.user.username, 'nobody-at-all']);
   assert.deepEqual(byName.map((u) => u.userId), [eveId]);
 

@@ -145,6 +145,15 @@ struct NewUser {
     id: Option<String>,
 }
 
+/// Profile fields an admin changes; those left out stay, empty strings remove email and
+/// picture.
+#[derive(Deserialize)]
+struct ProfileUpdate {
+    display_name: Option<String>,
+    email: Option<String>,
+    avatar_url: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct NewGroup {
     id: String,
@@ -286,6 +295,42 @@ fn admin_routes(
                 warp::reply::json(&serde_json::json!({"id": user.id, "username": user.username}));
             Ok::<_, Rejection>(warp::reply::with_status(reply, StatusCode::CREATED))
         });
+    let update_user = warp::path!("users" / String)
+        .and(warp::put())
+        .and(key.clone())
+        .and(json_body())
+        .and_then(
+            |id: String, relay: Arc<Relay>, body: ProfileUpdate| async move {
+                let bad = |message: String| {
+                    admin_error(StatusCode::BAD_REQUEST, "invalid_request", message)
+                };
+                let store = &relay.store;
+                let mut user = store
+                    .user_by_id(&id)
+                    .await
+                    .map_err(|e| warp::reject::custom(AdminError::from(e)))?
+                    .ok_or_else(|| {
+                        admin_error(StatusCode::NOT_FOUND, "user_not_found", "no such user")
+                    })?;
+                if let Some(name) = body.display_name {
+                    user.display_name = auth::check_display_name(&name)
+                        .map_err(|e| bad(e.to_string()))?
+                        .to_owned();
+                }
+                if let Some(email) = body.email {
+                    user.email = Some(email).filter(|e| !e.is_empty());
+                }
+                if let Some(url) = body.avatar_url {
+                    crate::requests::check_avatar_url(&url).map_err(|e| bad(e.to_string()))?;
+                    user.avatar_url = Some(url).filter(|u| !u.is_empty());
+                }
+                store
+                    .update_user(&user)
+                    .await
+                    .map_err(|e| warp::reject::custom(AdminError::from(e)))?;
+                Ok::<_, Rejection>(StatusCode::NO_CONTENT)
+            },
+        );
     let create_group = warp::path!("groups")
         .and(warp::post())
         .and(key.clone())
@@ -464,6 +509,7 @@ fn admin_routes(
             Ok::<_, Rejection>(warp::reply::json(&serde_json::json!({"models": models})))
         });
     create_user
+        .or(update_user)
         .or(create_group)
         .or(add_member)
         .or(remove_member)

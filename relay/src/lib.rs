@@ -112,6 +112,7 @@ impl Relay {
             username: user.username,
             display_name: user.display_name,
             email: user.email,
+            avatar_url: user.avatar_url,
             groups,
         })
     }

@@ -16,6 +16,8 @@ pub struct Identity {
     pub display_name: String,
     /// Email, if known.
     pub email: Option<String>,
+    /// A picture of the user, if any.
+    pub avatar_url: Option<String>,
     /// The groups the user belongs to.
     pub groups: Vec<String>,
     /// Whether the session has no account.
@@ -109,6 +111,7 @@ mod tests {
             username: id.into(),
             display_name: id.into(),
             email: None,
+            avatar_url: None,
             groups: groups.iter().map(|g| g.to_string()).collect(),
             anonymous: false,
         }

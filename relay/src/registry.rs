@@ -79,6 +79,7 @@ pub fn user_info(identity: &Identity) -> UserInfo {
         display_name: Some(identity.display_name.clone()),
         email: identity.email.clone(),
         anonymous: identity.anonymous,
+        avatar_url: identity.avatar_url.clone(),
     }
 }
 

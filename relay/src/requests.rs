@@ -238,6 +238,7 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
         Request::SetProfile {
             display_name,
             email,
+            avatar_url,
         } => {
             let store = &session.relay.store;
             let mut user = store
@@ -251,6 +252,10 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             }
             if let Some(email) = email {
                 user.email = Some(email).filter(|e| !e.is_empty());
+            }
+            if let Some(url) = avatar_url {
+                check_avatar_url(&url)?;
+                user.avatar_url = Some(url).filter(|u| !u.is_empty());
             }
             store.update_user(&user).await?;
             Ok(Response::User(wire_user(&user)))
@@ -727,12 +732,26 @@ fn summary(meta: ModelMeta) -> ModelSummary {
     }
 }
 
+/// Refuses picture URLs that are too long or not http(s) (empty removes the picture).
+pub fn check_avatar_url(url: &str) -> Result<(), RelayError> {
+    if url.is_empty()
+        || (url.len() <= 2048 && (url.starts_with("https://") || url.starts_with("http://")))
+    {
+        Ok(())
+    } else {
+        Err(RelayError::InvalidRequest(
+            "an avatar URL is an http(s) URL of at most 2048 bytes".into(),
+        ))
+    }
+}
+
 fn wire_user(user: &crate::store::User) -> wire::UserInfo {
     let identity = crate::permissions::Identity {
         user_id: user.id.clone(),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
         email: user.email.clone(),
+        avatar_url: user.avatar_url.clone(),
         groups: Vec::new(),
         anonymous: user.id.starts_with(crate::ids::ANONYMOUS_PREFIX),
     };

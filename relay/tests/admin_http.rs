@@ -22,6 +22,11 @@ fn admin_routes() -> Vec<(&'static str, &'static str, Option<serde_json::Value>)
             "/admin/users",
             Some(json!({"username": "ada", "password": "pw"})),
         ),
+        (
+            "PUT",
+            "/admin/users/someone",
+            Some(json!({"display_name": "Someone"})),
+        ),
         ("POST", "/admin/groups", Some(json!({"id": "editors"}))),
         ("PUT", "/admin/groups/editors/members/someone", None),
         ("DELETE", "/admin/groups/editors/members/someone", None),
@@ -173,6 +178,21 @@ async fn users_groups_and_members() {
         let session = Raw::hello(&relay.url, tandem_core::protocol::Auth::Password { username: "ada".into(), password: "pw".into() }).await.expect("login");
         let user = &session.welcome().user;
         assert_eq!((user.user_id.as_str(), user.display_name.as_deref(), user.email.as_deref()), ("u-ada", Some("Ada L."), Some("ada@example.org")));
+
+        // An admin changes a user's profile; the next session shows it.
+        let changed = admin(addr, "PUT", "/admin/users/u-ada", Some(json!({"display_name": "Ada Lovelace", "avatar_url": "https://example.org/ada.png"}))).await;
+        assert_eq!(changed.status, 204, "{}", changed.text());
+        let session = Raw::hello(&relay.url, tandem_core::protocol::Auth::Password { username: "ada".into(), password: "pw".into() }).await.expect("login");
+        let user = &session.welcome().user;
+        assert_eq!((user.display_name.as_deref(), user.email.as_deref(), user.avatar_url.as_deref()), (Some("Ada Lovelace"), Some("ada@example.org"), Some("https://example.org/ada.png")));
+        for (path, body, status, code) in [
+            ("/admin/users/nobody", json!({"display_name": "X"}), 404, "user_not_found"),
+            ("/admin/users/u-ada", json!({"avatar_url": "javascript:alert(1)"}), 400, "invalid_request"),
+            ("/admin/users/u-ada", json!({"display_name": ""}), 400, "invalid_request"),
+        ] {
+            let answer = admin(addr, "PUT", path, Some(body.clone())).await;
+            assert_eq!((answer.status, answer.code().as_str()), (status, code), "{body}: {}", answer.text());
+        }
 
         let group = admin(addr, "POST", "/admin/groups", Some(json!({"id": "editors", "description": "People who edit"}))).await;
         assert_eq!((group.status, group.json()), (201, json!({"id": "editors"})));

@@ -876,7 +876,8 @@ codec_struct!(UserInfo {
     username,
     display_name,
     email,
-    anonymous
+    anonymous,
+    avatar_url
 });
 
 codec_struct!(GroupInfo {
@@ -928,7 +929,7 @@ codec_enum!(Request {
     37 => SearchUsers { query, offset, limit },
     38 => GetGroups,
     39 => GetUserGroups { user_id },
-    40 => SetProfile { display_name, email },
+    40 => SetProfile { display_name, email, avatar_url },
     41 => GetPermissions { scope },
     42 => SetPermissions { scope, target, permissions },
     43 => GetMyPermissions { scope },

@@ -352,6 +352,8 @@ pub struct UserInfo {
     pub email: Option<String>,
     /// Whether this is an anonymous user.
     pub anonymous: bool,
+    /// A picture of the user, if any.
+    pub avatar_url: Option<String>,
 }
 
 /// A named set of users, for permissions and lookup.
@@ -653,6 +655,8 @@ pub enum Request {
         display_name: Option<String>,
         /// The new e-mail address (empty removes it); `None` keeps it.
         email: Option<String>,
+        /// The new picture URL (empty removes it); `None` keeps it.
+        avatar_url: Option<String>,
     },
     // --- permissions ---
     /// Every permission entry of a collection or model (needs manage); answered by

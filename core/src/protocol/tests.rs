@@ -23,6 +23,7 @@ fn user(name: &str) -> UserInfo {
         display_name: Some(format!("{name} the user")),
         email: None,
         anonymous: false,
+        avatar_url: Some(format!("https://example.test/{name}.png")),
     }
 }
 
@@ -452,6 +453,7 @@ fn requests() -> Vec<Request> {
         Request::SetProfile {
             display_name: Some(s("Ann")),
             email: None,
+            avatar_url: Some(s("")),
         },
     ];
     for (order_by, direction) in model_orders().into_iter().zip(sort_directions()) {
@@ -1519,6 +1521,7 @@ fn invalid_bools_and_option_tags_are_errors() {
         request: Request::SetProfile {
             display_name: None,
             email: None,
+            avatar_url: None,
         },
     };
     let mut frame = encode_client(&message);
