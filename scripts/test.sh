@@ -14,7 +14,7 @@ step "the core stays pure: it builds for WebAssembly"
 cargo build -p tandem-core --target wasm32-unknown-unknown
 step "the WebAssembly client and the npm package (with its gzipped size)"
 scripts/build-wasm.sh
-step "the run command builds and starts the relay (scripts/run.sh --help)"
+step "the run command builds the demo and starts the relay (scripts/run.sh --help)"
 scripts/run.sh --help >/dev/null
 step "tests"
 log=$(mktemp)

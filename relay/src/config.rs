@@ -27,8 +27,8 @@ pub struct Config {
     /// Directory of the embedded store.
     #[arg(long, env = "TANDEM_DATA_DIR", default_value = "tandem-data")]
     pub data_dir: PathBuf,
-    /// Directory served at `/` (the demo).
-    #[arg(long, env = "TANDEM_WWW_DIR", default_value = "www")]
+    /// Directory served at `/` (the demo, as scripts/build-www.sh builds it).
+    #[arg(long, env = "TANDEM_WWW_DIR", default_value = "www/dist")]
     pub www_dir: PathBuf,
     /// Shared secret for HS256-signed JWTs.
     #[arg(long, env = "TANDEM_JWT_HS256_SECRET", hide_env_values = true)]

@@ -380,8 +380,8 @@ async fn health_metrics_and_the_demo() {
         }
         client.close().await;
 
-        // The demo (or its placeholder) at `/`, served from www/.
-        let index = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/index.html");
+        // The demo at `/`, served from www/dist (once scripts/build-www.sh has built it).
+        let index = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/dist/index.html");
         let root = http(addr, "GET", "/", None, None).await;
         if index.exists() {
             assert_eq!(root.status, 200);
@@ -395,7 +395,7 @@ async fn health_metrics_and_the_demo() {
             let named = http(addr, "GET", "/index.html", None, None).await;
             assert_eq!(named.body, root.body);
         } else {
-            assert_eq!(root.status, 404, "no www/index.html yet");
+            assert_eq!(root.status, 404, "no www/dist/index.html yet");
         }
         let missing = http(addr, "GET", "/no-such-file.js", None, None).await;
         assert_eq!(

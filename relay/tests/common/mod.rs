@@ -39,7 +39,7 @@ impl InProcess {
 pub fn config(dir: &Path) -> Config {
     let mut config = Config::defaults();
     config.data_dir = dir.to_path_buf();
-    config.www_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www");
+    config.www_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www/dist");
     config.admin_key = Some("test-admin-key".into());
     config
 }
