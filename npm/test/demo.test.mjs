@@ -102,6 +102,16 @@ test('two people edit, see each other, chat, and leave', TEST, async (t) => {
     WAIT,
     "Ann's caret at her position in Bob's editor",
   );
+  const bobHead = await bob.page.evaluate(() => window.tandemView.state.selection.main.head);
+  await waitFor(
+    async () =>
+      ann.page.evaluate((head) => {
+        const caret = [...document.querySelectorAll('.tandem-caret')].find((c) => c.textContent === 'Bob');
+        return caret !== undefined && window.tandemView.posAtDOM(caret) === head;
+      }, bobHead),
+    WAIT,
+    "Bob's caret at his position in Ann's editor",
+  );
   for (let i = 0; i < 5; i++) await ann.page.keyboard.press('Shift+ArrowLeft');
   const selected = await ann.page.evaluate(() => {
     const { from, to } = window.tandemView.state.selection.main;
@@ -124,6 +134,12 @@ test('two people edit, see each other, chat, and leave', TEST, async (t) => {
 
   await ann.page.screenshot({ path: join(ARTIFACTS, 'demo-ann.png') });
   await bob.page.screenshot({ path: join(ARTIFACTS, 'demo-bob.png') });
+
+  // At a phone's width everything stacks, nothing scrolls sideways.
+  await ann.page.setViewportSize({ width: 390, height: 844 });
+  assert.ok(await ann.page.evaluate(() => document.scrollingElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+  await ann.page.screenshot({ path: join(ARTIFACTS, 'demo-phone.png'), fullPage: true });
+  await ann.page.setViewportSize({ width: 1100, height: 720 });
 
   // Bob closes his window: he leaves Ann's list.
   await bob.context.close();
