@@ -123,6 +123,19 @@ test('two people edit, see each other, chat, and leave', TEST, async (t) => {
     "Ann's selection in Bob's editor",
   );
 
+  // And the other way round.
+  await bob.page.keyboard.press('Home');
+  for (let i = 0; i < 3; i++) await bob.page.keyboard.press('Shift+ArrowRight');
+  const bobSelected = await bob.page.evaluate(() => {
+    const { from, to } = window.tandemView.state.selection.main;
+    return window.tandemView.state.sliceDoc(from, to);
+  });
+  await waitFor(
+    async () => ann.page.evaluate((want) => [...document.querySelectorAll('.tandem-selection')].map((e) => e.textContent).join('') === want, bobSelected),
+    WAIT,
+    "Bob's selection in Ann's editor",
+  );
+
   // Chat messages arrive, and "typing…" shows while someone types.
   await ann.page.fill('#chat-text', 'Hello Bob, welcome!');
   await ann.page.press('#chat-text', 'Enter');
