@@ -91,7 +91,7 @@ export interface UserInfo {
 export interface GroupInfo {
   groupId: string;
   description: string;
-  /** Member user ids (empty in listings). */
+  /** Its members' user ids. */
   members: string[];
 }
 
@@ -309,8 +309,7 @@ export class Session extends Emitter<SessionEvents> {
 
   /**
    * Users whose display name, username or email contains `query` (case-insensitive), a page at
-   * a time; `total` counts the matches up to the end of this page, and more may follow while a
-   * page comes back full.
+   * a time; `total` counts every match.
    */
   async searchUsers(query: string, page: { offset?: number; limit?: number } = {}): Promise<{ users: UserInfo[]; total: number }> {
     const { users, total } = await this._request<{ users: UserInfo[]; total: number }>({

@@ -139,8 +139,14 @@ test('users can be looked up and searched, and a user sets their own profile', a
   assert.ok(found.users.some((u) => u.userId === eveId), 'search finds by display name');
   const page = await fay.searchUsers('', { offset: 0, limit: 1 });
   assert.equal(page.users.length, 1, 'pages are limited');
-  assert.ok(Array.isArray(await fay.getGroups()));
+  assert.ok(page.total >= 2, 'the total counts every match, not just the page');
   assert.deepEqual(await fay.getUserGroups(eveId), []);
+  const group = `reviewers-${Date.now()}`;
+  await relay.admin('POST', '/admin/groups', { id: group, description: 'Reviewers' });
+  await relay.admin('PUT', `/admin/groups/${group}/members/${eveId}`);
+  const listed = (await fay.getGroups()).find((g) => g.groupId === group);
+  assert.deepEqual(listed, { groupId: group, description: 'Reviewers', members: [eveId] });
+  assert.deepEqual(await fay.getUserGroups(eveId), [listed]);
   await assert.rejects(eve.setProfile({ displayName: '' }), (e) => e instanceof TandemError);
   await Promise.all([eve.disconnect(), fay.disconnect()]);
 });

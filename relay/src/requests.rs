@@ -208,32 +208,34 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                 .search_users(&query, offset, limit)
                 .await?;
             let users: Vec<_> = found.iter().map(wire_user).collect();
-            let total = offset + users.len() as u64;
+            let total = session.relay.store.count_users_matching(&query).await?;
             Ok(Response::UserPage { users, total })
         }
         Request::GetGroups => {
             let groups = session.relay.store.groups().await?;
-            let groups = groups
-                .into_iter()
-                .map(|(id, description)| GroupInfo {
+            let mut listed = Vec::with_capacity(groups.len());
+            for (id, description) in groups {
+                listed.push(GroupInfo {
+                    members: session.relay.store.group_members(&id).await?,
                     group_id: id,
                     description,
-                    members: Vec::new(),
-                })
-                .collect();
-            Ok(Response::Groups { groups })
+                });
+            }
+            Ok(Response::Groups { groups: listed })
         }
         Request::GetUserGroups { user_id } => {
             let ids = session.relay.store.groups_of_user(&user_id).await?;
-            let groups = ids
-                .into_iter()
-                .map(|id| GroupInfo {
+            let descriptions: std::collections::HashMap<String, String> =
+                session.relay.store.groups().await?.into_iter().collect();
+            let mut listed = Vec::with_capacity(ids.len());
+            for id in ids {
+                listed.push(GroupInfo {
+                    members: session.relay.store.group_members(&id).await?,
+                    description: descriptions.get(&id).cloned().unwrap_or_default(),
                     group_id: id,
-                    description: String::new(),
-                    members: Vec::new(),
-                })
-                .collect();
-            Ok(Response::Groups { groups })
+                });
+            }
+            Ok(Response::Groups { groups: listed })
         }
         Request::SetProfile {
             display_name,

@@ -353,6 +353,15 @@ async fn users(store: &dyn Store, run: &Run) {
         ],
         "search_users must match usernames case-insensitively, ordered by username"
     );
+    assert_eq!(
+        store
+            .count_users_matching(&tag.to_uppercase())
+            .await
+            .unwrap(),
+        3,
+        "count_users_matching counts what search_users finds"
+    );
+    assert_eq!(store.count_users_matching("\0").await.unwrap(), 0);
     let page: Vec<String> = store
         .search_users(&tag, 1, 1)
         .await
@@ -431,6 +440,7 @@ async fn groups(store: &dyn Store, run: &Run) {
         store.groups_of_user(&dana.id).await.unwrap().is_empty(),
         "a new user belongs to no group"
     );
+    assert!(store.group_members(&editors).await.unwrap().is_empty());
     store
         .add_group_member(&editors, &dana.id)
         .await
@@ -439,6 +449,11 @@ async fn groups(store: &dyn Store, run: &Run) {
         .add_group_member(&editors, &dana.id)
         .await
         .unwrap_or_else(|e| panic!("add_group_member must be idempotent: {e}"));
+    assert_eq!(
+        store.group_members(&editors).await.unwrap(),
+        vec![dana.id.clone()],
+        "group_members lists a member once, however often added"
+    );
     store.add_group_member(&admins, &dana.id).await.unwrap();
     assert_eq!(
         store.groups_of_user(&dana.id).await.unwrap(),

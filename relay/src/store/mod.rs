@@ -200,6 +200,10 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_group_member(&self, group: &str, user_id: &str) -> StoreResult<()>;
     /// The ids of the groups a user belongs to, ordered.
     async fn groups_of_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// The ids of a group's members, ordered.
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>>;
+    /// How many users `search_users` finds for `query` in all.
+    async fn count_users_matching(&self, query: &str) -> StoreResult<u64>;
 
     // --- collections and permissions ---
 

@@ -832,6 +832,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>> {
+        let group = group.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT user_id FROM group_members WHERE group_id = ?1 ORDER BY user_id",
+            )
+            .and_then(|mut s| s.query_map([&group], |r| r.get(0))?.collect())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn count_users_matching(&self, query: &str) -> StoreResult<u64> {
+        if query.contains('\0') {
+            return Ok(0);
+        }
+        let needle = query.to_lowercase();
+        self.read(move |conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM users WHERE instr(search, ?1) > 0")
+                .and_then(|mut s| s.query_row([&needle], |r| r.get(0)))
+                .map_err(backend)?;
+            from_sql_u64(count, "count")
+        })
+        .await
+    }
+
     // --- collections and permissions ---
 
     async fn create_collection(&self, id: &str) -> StoreResult<()> {
