@@ -137,7 +137,16 @@ export class ActivityService {
 
   /** @internal An activity event from the relay. */
   _event(event: Record<string, unknown>): void {
-    this.#joined.get(event.activity as number)?._event(event);
+    const number = event.activity as number;
+    const activity = this.#joined.get(number);
+    if (!activity) return;
+    if (event.event === 'left' && event.sessionId === this.#session.sessionId) {
+      // This session may no longer be there (its rights changed): it is out.
+      this.#joined.delete(number);
+      activity._lost(new TandemError('permission_denied', `no longer allowed in activity ${activity.type}/${activity.id}`));
+      return;
+    }
+    activity._event(event);
   }
 
   /** @internal The session reconnected: the relay forgot its activities, so join them again. */
@@ -285,7 +294,8 @@ export class Activity extends Emitter<ActivityEvents> {
     }
   }
 
-  /** @internal The activity could not be joined again after a reconnect. */
+  /** @internal This session is out of the activity: it could not be joined again after a
+   * reconnect, or its rights no longer let it stay. Everyone it saw leaves its view. */
   _lost(error: unknown): void {
     this.#joined = false;
     for (const [sessionId, participant] of this.#participants) this.#emitChange({ type: 'left', sessionId, participant });

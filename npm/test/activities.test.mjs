@@ -127,6 +127,13 @@ test('activity permissions decide who joins, lurks, views and sets state, and wh
   await sleep(300);
   assert.deepEqual(seen, [], 'no state events without view-state');
 
+  // Taking a right away applies at once: the lurker is out, and told so.
+  const gone = [];
+  lurking.on('left', (e) => gone.push(e.sessionId));
+  await mgr.activities.setPermissions('page', undefined, { type: 'world' }, { join: false });
+  await waitFor(() => !lurking.isJoined, 5_000, 'the lurker taken out');
+  assert.deepEqual(gone, [mgr.sessionId], 'everyone it saw leaves its view');
+
   // Other activity types stay open to everyone.
   const open = await guest.activities.join('document', 'open');
   assert.equal(open.rights.join && open.rights.setState && !open.rights.manage, true);

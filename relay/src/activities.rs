@@ -339,6 +339,16 @@ impl ActivityHub {
         Ok(())
     }
 
+    /// Applies new rights to `member` in activity `number` (whether it sees state from now on).
+    pub fn update_rights(&self, member: &Member, number: ActivityHandle, rights: ActivityRights) {
+        let mut all = self.inner.lock().expect("activities lock");
+        if let Some(activity) = all.by_number.get_mut(&number) {
+            if let Some(at) = activity.position(member.key) {
+                activity.participants[at].view_state = rights.view_state;
+            }
+        }
+    }
+
     /// How many sessions are in activity `number` (for tests and metrics).
     pub fn participants(&self, number: ActivityHandle) -> usize {
         let all = self.inner.lock().expect("activities lock");

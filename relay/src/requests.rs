@@ -380,6 +380,7 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             if !state.is_empty() {
                 require(rights.set_state, "set-state", &on)?;
             }
+            let (joined_type, joined_id) = (activity_type.clone(), activity_id.clone());
             let (number, participants) = session.relay.activities.join(
                 &session.member,
                 activity_type,
@@ -388,7 +389,15 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                 rights,
                 state,
             )?;
-            session.activities.insert(number, rights);
+            session.activities.insert(
+                number,
+                crate::session::JoinedActivity {
+                    activity_type: joined_type,
+                    activity_id: joined_id,
+                    lurking: lurk,
+                    rights,
+                },
+            );
             Ok(Response::ActivityJoined {
                 activity: number,
                 participants,
@@ -477,9 +486,15 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
 
 /// The rights this session joined `activity` with, or `activity_not_found`.
 fn joined(session: &Session, activity: ActivityHandle) -> Result<ActivityRights, RelayError> {
-    session.activities.get(&activity).copied().ok_or_else(|| {
-        RelayError::ActivityNotFound(format!("activity {activity} is not joined by this session"))
-    })
+    session
+        .activities
+        .get(&activity)
+        .map(|a| a.rights)
+        .ok_or_else(|| {
+            RelayError::ActivityNotFound(format!(
+                "activity {activity} is not joined by this session"
+            ))
+        })
 }
 
 /// Refuses a state change in `activity` to a session that may not set state there.

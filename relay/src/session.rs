@@ -82,8 +82,20 @@ pub struct Session {
     pub member: Member,
     /// Models opened, by handle.
     pub open: HashMap<ModelHandle, OpenModel>,
-    /// Activities joined, by number, with what the session may do in each.
-    pub activities: HashMap<ActivityHandle, ActivityRights>,
+    /// Activities joined, by number.
+    pub activities: HashMap<ActivityHandle, JoinedActivity>,
+}
+
+/// An activity this session is in.
+pub struct JoinedActivity {
+    /// Its type, for checking the session's rights again.
+    pub activity_type: String,
+    /// Its id.
+    pub activity_id: String,
+    /// Whether the session lurks.
+    pub lurking: bool,
+    /// What the session may do in it (checked again when permissions change).
+    pub rights: ActivityRights,
 }
 
 /// A token bucket: `rate` per second, up to `burst` saved up.
@@ -494,6 +506,7 @@ impl Session {
                 }
                 _ = epochs.changed() => {
                     self.recheck_all().await;
+                    self.recheck_activities().await;
                     continue;
                 }
                 _ = shutdown.changed() => return (close::GOING_AWAY, "going_away".into()),
@@ -818,6 +831,49 @@ impl Session {
                 let _ = self.member.outbox.try_send(frame(&closed));
             }
             Err(e) => tracing::warn!(error = %e, "permission check failed"),
+        }
+    }
+
+    /// Checks the session's rights in its activities again (after a permission change): new
+    /// rights apply at once, and a session that may no longer be there leaves (and is told, by
+    /// its own `Left`).
+    async fn recheck_activities(&mut self) {
+        let numbers: Vec<ActivityHandle> = self.activities.keys().copied().collect();
+        for number in numbers {
+            let Some(joined) = self.activities.get(&number) else {
+                continue;
+            };
+            let rights = match crate::permissions::activity_rights(
+                self.relay.store.as_ref(),
+                &self.member.identity,
+                &joined.activity_type,
+                Some(&joined.activity_id),
+            )
+            .await
+            {
+                Ok(rights) => rights,
+                Err(e) => {
+                    tracing::warn!(error = %e, "activity permission check failed");
+                    continue;
+                }
+            };
+            let lurking = joined.lurking;
+            if (lurking && rights.lurk) || (!lurking && rights.join) {
+                self.relay
+                    .activities
+                    .update_rights(&self.member, number, rights);
+                if let Some(joined) = self.activities.get_mut(&number) {
+                    joined.rights = rights;
+                }
+            } else {
+                self.activities.remove(&number);
+                self.relay.activities.leave(&self.member, number);
+                let left = RelayMessage::Activity(tandem_core::protocol::ActivityEvent::Left {
+                    activity: number,
+                    session_id: self.member.session_id.to_string(),
+                });
+                let _ = self.member.outbox.try_send(frame(&left));
+            }
         }
     }
 

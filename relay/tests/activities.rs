@@ -398,12 +398,21 @@ async fn activity_permissions_decide_who_joins_lurks_views_sets_and_manages() {
         .await
         .expect_err("guest does not manage it");
     assert_eq!(refused.code(), Some(ErrorCode::PermissionDenied));
-    assert_eq!(
-        boss.request(one)
-            .await
-            .expect("the type's manager manages each activity of it"),
-        Response::Done
-    );
+    // The type's manager manages each activity of it; entries of its own govern activity 7 from
+    // now on (and the boss, in it, keeps its place only through its own entry).
+    for request in [
+        Request::SetActivityPermissions {
+            activity_type: "document".into(),
+            activity_id: Some("7".into()),
+            target: PermissionTarget::User {
+                user_id: boss_id.clone(),
+            },
+            rights: Some(ActivityRights::ALL),
+        },
+        one,
+    ] {
+        assert_eq!(boss.request(request).await.expect("set"), Response::Done);
+    }
     match boss
         .request(kind(Some("7")))
         .await
@@ -411,7 +420,7 @@ async fn activity_permissions_decide_who_joins_lurks_views_sets_and_manages() {
     {
         Response::ActivityPermissions { world, users, .. } => {
             assert_eq!(world, None, "the activity's own entries only");
-            assert_eq!(users.len(), 1);
+            assert_eq!(users.len(), 2);
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -437,6 +446,29 @@ async fn activity_permissions_decide_who_joins_lurks_views_sets_and_manages() {
         .await
         .expect_err("other documents follow the type's entries");
     assert_eq!(refused.code(), Some(ErrorCode::PermissionDenied));
+    // Taking the right away applies at once: the guest is out, and told so.
+    boss.request(Request::SetActivityPermissions {
+        activity_type: "document".into(),
+        activity_id: Some("7".into()),
+        target: PermissionTarget::User {
+            user_id: guest_id.clone(),
+        },
+        rights: None,
+    })
+    .await
+    .expect("revoke");
+    let guest_s = guest.welcome.session_id.clone();
+    let out = ActivityEvent::Left {
+        activity,
+        session_id: guest_s.clone(),
+    };
+    wait_for(&mut guest, "being taken out", |e| e.contains(&out)).await;
+    wait_for(&mut boss, "the guest leaving", |e| e.contains(&out)).await;
+    let refused = guest
+        .request(Request::ClearActivityState { activity })
+        .await
+        .expect_err("out");
+    assert_eq!(refused.code(), Some(ErrorCode::ActivityNotFound));
     boss.close().await;
     guest.close().await;
     relay.stop().await;
