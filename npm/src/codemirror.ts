@@ -205,7 +205,10 @@ export function collaborative(text: RealTimeString, options: CollaborativeOption
           const name = names.get(reference.sessionId) ?? 'someone';
           if (anchor !== head) {
             ranges.push(
-              Decoration.mark({ attributes: { style: `background-color: ${color}33` }, class: 'tandem-selection' }).range(
+              Decoration.mark({
+                attributes: { style: `background-color: color-mix(in srgb, ${color} 28%, transparent)` },
+                class: 'tandem-selection',
+              }).range(
                 Math.min(anchor, head),
                 Math.max(anchor, head),
               ),

@@ -3,7 +3,7 @@
 // each other's caret and selection, chat, and list each other as present until one goes; the
 // task list merges concurrent adds, moves and checks; the history slider shows an earlier
 // version; a context taken offline keeps editing and delivers its edits when back. Screenshots
-// of the two windows go to npm/test-artifacts/ (docs/demo.png, in the README, is one of them).
+// of the two windows go to npm/test-artifacts/ (docs/demo.png, in the README, is demo-readme.png).
 //
 // Uses Debian's /usr/bin/chromium through playwright-core (no browser is ever downloaded).
 import assert from 'node:assert/strict';
@@ -157,6 +157,33 @@ test('two people edit, see each other, chat, and leave', TEST, async (t) => {
   // Bob closes his window: he leaves Ann's list.
   await bob.context.close();
   await waitFor(async () => (await people(ann.page)).length === 1, WAIT, 'Bob gone from the list');
+});
+
+test('a working session, pictured for the README', TEST, async (t) => {
+  const doc = `notes-${Date.now()}`;
+  const ann = await open(t, 'Ann', doc);
+  const bob = await open(t, 'Bob', doc);
+  await ann.page.click('.cm-content');
+  await ann.page.keyboard.type('Launch plan\n\nWe ship the beta on Friday. Docs and demo are ready; the relay runs on two machines.\n');
+  await converged([ann.page, bob.page]);
+  await bob.page.click('.cm-content');
+  await bob.page.keyboard.press('Control+End');
+  await bob.page.keyboard.type('Open question: who writes the announcement?');
+  await converged([ann.page, bob.page]);
+  await ann.page.fill('#chat-text', 'I can take the announcement.');
+  await ann.page.press('#chat-text', 'Enter');
+  await bob.page.fill('#chat-text', 'Great, thanks!');
+  await bob.page.press('#chat-text', 'Enter');
+  // Ann selects "Friday" (Bob sees it highlighted under her name).
+  const at = (await textOf(ann.page)).indexOf('Friday');
+  await ann.page.evaluate((from) => window.tandemView.dispatch({ selection: { anchor: from, head: from + 6 } }), at);
+  await waitFor(async () => (await bob.page.textContent('#messages')).includes('Great, thanks!'), WAIT, 'the chat');
+  await waitFor(
+    async () => bob.page.evaluate(() => [...document.querySelectorAll('.tandem-selection')].map((e) => e.textContent).join('') === 'Friday'),
+    WAIT,
+    "Ann's selection",
+  );
+  await bob.page.screenshot({ path: join(ARTIFACTS, 'demo-readme.png') });
 });
 
 test('the task list merges concurrent adds, moves and checks', TEST, async (t) => {

@@ -64,7 +64,10 @@ async function main() {
   window.tandemModel = model;
   document.getElementById('app').hidden = false;
   tabs();
-  const colour = `hsl(${Math.floor(Math.random() * 360)} 70% 45%)`;
+  // A colour per session, spread around the wheel so that people rarely share one.
+  let hash = 0;
+  for (const c of session.sessionId ?? name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  const colour = `hsl(${Math.round((hash * 137.508) % 360)} 65% 45%)`;
   const people = await startPeople(session, docId, name, colour);
   startEditor(model, people);
   startHistory(session, model, docId);
