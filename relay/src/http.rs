@@ -154,6 +154,12 @@ struct ProfileUpdate {
     avatar_url: Option<String>,
 }
 
+/// Up to which version a model's history may be compacted.
+#[derive(Deserialize)]
+struct Compaction {
+    before: u64,
+}
+
 #[derive(Deserialize)]
 struct NewGroup {
     id: String,
@@ -481,6 +487,59 @@ fn admin_routes(
             relay.permissions_changed();
             Ok::<_, Rejection>(StatusCode::NO_CONTENT)
         });
+    // Retention: drops a model's operations up to its newest snapshot at or before `before`.
+    let compact_model = warp::path!("models" / String / "compact")
+        .and(warp::post())
+        .and(key.clone())
+        .and(json_body())
+        .and_then(
+            |id: String, relay: Arc<Relay>, body: Compaction| async move {
+                let floor =
+                    relay
+                        .store
+                        .compact_model(&id, body.before)
+                        .await
+                        .map_err(|e| match e {
+                            crate::store::StoreError::NotFound(_) => admin_error(
+                                StatusCode::NOT_FOUND,
+                                "model_not_found",
+                                "no such model",
+                            ),
+                            e => warp::reject::custom(AdminError::from(e)),
+                        })?;
+                tracing::info!(model = %id, floor, "history compacted");
+                Ok::<_, Rejection>(warp::reply::json(&serde_json::json!({ "floor": floor })))
+            },
+        );
+    // Deletes a model for real (its operations, snapshots and permissions too); sessions that
+    // have it open are told.
+    let delete_model = warp::path!("models" / String)
+        .and(warp::delete())
+        .and(key.clone())
+        .and_then(|id: String, relay: Arc<Relay>| async move {
+            let missing = || admin_error(StatusCode::NOT_FOUND, "model_not_found", "no such model");
+            let known = relay
+                .store
+                .model(&id)
+                .await
+                .map_err(|e| warp::reject::custom(AdminError::from(e)))?;
+            if known.is_none() {
+                return Err(missing());
+            }
+            let (reply, done) = tokio::sync::oneshot::channel();
+            relay
+                .registry
+                .send(&id, crate::registry::Command::Delete { reply })
+                .await
+                .map_err(|_| missing())?;
+            match done.await {
+                Ok(Ok(())) => {
+                    tracing::info!(model = %id, "model deleted");
+                    Ok::<_, Rejection>(StatusCode::NO_CONTENT)
+                }
+                _ => Err(missing()),
+            }
+        });
     let list_models = warp::path!("collections" / String / "models")
         .and(warp::get())
         .and(key)
@@ -516,5 +575,7 @@ fn admin_routes(
         .or(create_collection)
         .or(set_permissions)
         .or(set_activity_permissions)
+        .or(compact_model)
+        .or(delete_model)
         .or(list_models)
 }

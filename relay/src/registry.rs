@@ -584,7 +584,13 @@ impl ModelTask {
         known_version: Option<u64>,
     ) -> Result<OpenedModel, RelayError> {
         let version = self.sequencer.version();
+        // A known version from before a compaction gets the data: the operations are gone.
+        let floor = match known_version {
+            Some(_) => self.registry.store.history_floor(&self.meta.id).await?,
+            None => 0,
+        };
         let content = match known_version {
+            Some(from) if from < floor => ModelContent::Data(self.sequencer.model().to_node()),
             Some(from) if from <= version && version - from <= INLINE_OPS => {
                 ModelContent::OpsSince {
                     from_version: from,
@@ -741,6 +747,27 @@ impl ModelTask {
         let Some(member) = self.members.get(&key).cloned() else {
             return;
         };
+        let floor = match self.registry.store.history_floor(&self.meta.id).await {
+            Ok(floor) => floor,
+            Err(e) => {
+                member.send(&frame(&RelayMessage::Error {
+                    request_id: None,
+                    code: ErrorCode::Internal,
+                    message: e.to_string(),
+                }));
+                return;
+            }
+        };
+        if from_version < floor {
+            member.send(&frame(&RelayMessage::Error {
+                request_id: None,
+                code: ErrorCode::VersionConflict,
+                message: format!(
+                    "the history before version {floor} was compacted: reopen the model"
+                ),
+            }));
+            return;
+        }
         let mut after = from_version.min(version);
         while after < version {
             match self

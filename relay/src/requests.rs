@@ -166,6 +166,10 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             to_version,
         } => {
             let meta = readable(session, &collection, &id).await?;
+            let floor = session.relay.store.history_floor(&meta.id).await?;
+            if from_version < floor {
+                return Err(compacted(floor));
+            }
             let to = to_version
                 .min(meta.version)
                 .min(from_version.saturating_add(MAX_OPS));
@@ -527,6 +531,13 @@ async fn may_manage_activity(
     require(rights.manage, "manage", &on)
 }
 
+/// The error for history that compaction removed.
+fn compacted(floor: u64) -> RelayError {
+    RelayError::InvalidRequest(format!(
+        "the history before version {floor} was compacted away"
+    ))
+}
+
 fn require(allowed: bool, what: &str, on: &str) -> Result<(), RelayError> {
     if allowed {
         Ok(())
@@ -709,6 +720,10 @@ async fn historic(
         )));
     }
     let store = &session.relay.store;
+    let floor = store.history_floor(&meta.id).await?;
+    if version < floor {
+        return Err(compacted(floor));
+    }
     let (mut at, node) = store
         .snapshot_at_or_before(&meta.id, version)
         .await?

@@ -41,6 +41,12 @@ fn admin_routes() -> Vec<(&'static str, &'static str, Option<serde_json::Value>)
             "/admin/activity-permissions",
             Some(json!({"type": "document", "grantee": "world", "join": true})),
         ),
+        (
+            "POST",
+            "/admin/models/some-model/compact",
+            Some(json!({"before": 10})),
+        ),
+        ("DELETE", "/admin/models/some-model", None),
         ("GET", "/admin/collections/docs/models", None),
     ]
 }

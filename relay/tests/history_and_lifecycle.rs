@@ -2,6 +2,7 @@
 //! authors), snapshots, idle unloading and resync through a real relay.
 
 mod common;
+mod support;
 
 use std::time::Duration;
 
@@ -200,6 +201,148 @@ async fn idle_models_leave_memory_and_come_back_intact() {
     assert_eq!(
         ada.replica(h).model().to_json(),
         serde_json::json!({"n": 7})
+    );
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_history_is_gone_and_old_copies_get_the_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config(dir.path());
+    config.snapshot_every = 4;
+    let relay = common::start(config).await;
+    let mut ada = TestClient::anonymous(&relay.url, "Ada")
+        .await
+        .expect("connect");
+    let h = ada
+        .open_or_create("docs", "h", serde_json::json!({"t": ""}))
+        .await
+        .expect("open");
+    let t = ada.replica(h).model().element_at(&["t".into()]).expect("t");
+    for i in 0..10u64 {
+        ada.submit(
+            h,
+            Op::StringInsert {
+                id: t,
+                index: i as usize,
+                text: i.to_string(),
+            },
+        )
+        .expect("insert");
+        ada.settle(i + 1, Duration::from_secs(10))
+            .await
+            .expect("acknowledged");
+    }
+    // A second client that last saw version 2, and comes back after the compaction.
+    let mut old = TestClient::anonymous(&relay.url, "Old")
+        .await
+        .expect("connect");
+
+    // Snapshots every 4 operations: compacting before 7 keeps everything from version 4 on.
+    let response = support::admin(
+        relay.addr,
+        "POST",
+        "/admin/models/h/compact",
+        Some(serde_json::json!({"before": 7})),
+    )
+    .await;
+    assert_eq!(response.json(), serde_json::json!({"floor": 4}));
+    assert_eq!(text_at(&mut ada, 6).await.0, "012345");
+    assert_eq!(text_at(&mut ada, 4).await.0, "0123");
+    let refused = ada
+        .request(Request::GetModelAtVersion {
+            collection: "docs".into(),
+            id: "h".into(),
+            version: 3,
+        })
+        .await
+        .expect_err("compacted away");
+    assert_eq!(
+        refused.code(),
+        Some(tandem_core::protocol::ErrorCode::InvalidRequest)
+    );
+    let refused = ada
+        .request(Request::GetOperations {
+            collection: "docs".into(),
+            id: "h".into(),
+            from_version: 2,
+            to_version: 10,
+        })
+        .await
+        .expect_err("compacted away");
+    assert_eq!(
+        refused.code(),
+        Some(tandem_core::protocol::ErrorCode::InvalidRequest)
+    );
+    match ada
+        .request(Request::GetOperations {
+            collection: "docs".into(),
+            id: "h".into(),
+            from_version: 4,
+            to_version: 10,
+        })
+        .await
+        .expect("kept")
+    {
+        Response::Operations { ops } => {
+            assert_eq!(
+                ops.iter().map(|o| o.version).collect::<Vec<_>>(),
+                (5..=10).collect::<Vec<_>>()
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Opening with a version from before the floor gets the whole data, not a gap.
+    match old
+        .request(Request::OpenModel {
+            collection: "docs".into(),
+            id: "h".into(),
+            known_version: Some(2),
+        })
+        .await
+        .expect("open")
+    {
+        Response::ModelOpened(opened) => {
+            assert_eq!(opened.version, 10);
+            assert!(matches!(
+                opened.content,
+                tandem_core::protocol::ModelContent::Data(_)
+            ));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Editing goes on after a compaction.
+    ada.submit(
+        h,
+        Op::StringInsert {
+            id: t,
+            index: 10,
+            text: "!".into(),
+        },
+    )
+    .expect("insert");
+    ada.settle(11, Duration::from_secs(10))
+        .await
+        .expect("acknowledged");
+    assert_eq!(text_at(&mut ada, 11).await.0, "0123456789!");
+
+    // An operator deletes the model for real.
+    let deleted = support::admin(relay.addr, "DELETE", "/admin/models/h", None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let again = support::admin(relay.addr, "DELETE", "/admin/models/h", None).await;
+    assert_eq!(again.status, 404);
+    let refused = old
+        .request(Request::OpenModel {
+            collection: "docs".into(),
+            id: "h".into(),
+            known_version: None,
+        })
+        .await
+        .expect_err("deleted");
+    assert_eq!(
+        refused.code(),
+        Some(tandem_core::protocol::ErrorCode::ModelNotFound)
     );
     relay.stop().await;
 }

@@ -33,6 +33,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     version_at_time(&*store, &run).await;
     last_seqs(&*store, &run).await;
     snapshots(&*store, &run).await;
+    compaction(&*store, &run).await;
     reconnect_tokens(&*store, &run).await;
     racing_appends(&store, &run).await;
     failed_requests_do_not_fail_others(&store, &run).await;
@@ -1367,6 +1368,65 @@ async fn last_seqs(store: &dyn Store, run: &Run) {
         big_origin,
         "an origin above 2^63 must round-trip"
     );
+}
+
+async fn compaction(store: &dyn Store, run: &Run) {
+    let model = fresh_model(store, run, "k-model").await;
+    store.append_ops(&model, &batch(1, 30, 1, 0)).await.unwrap();
+    store
+        .put_snapshot(&model, 10, &sample_node(10))
+        .await
+        .unwrap();
+    store
+        .put_snapshot(&model, 20, &sample_node(20))
+        .await
+        .unwrap();
+    assert_eq!(store.history_floor(&model).await.unwrap(), 0);
+    assert_eq!(
+        store.compact_model(&model, 5).await.unwrap(),
+        0,
+        "no snapshot after the initial one before 5: nothing to drop"
+    );
+    assert_eq!(store.ops(&model, 0, 30, 100).await.unwrap().len(), 30);
+    assert_eq!(
+        store.compact_model(&model, 25).await.unwrap(),
+        20,
+        "compacts up to the newest snapshot at or before the version asked"
+    );
+    assert_eq!(store.history_floor(&model).await.unwrap(), 20);
+    let kept = store.ops(&model, 0, 30, 100).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|o| o.version).collect::<Vec<_>>(),
+        (21..=30).collect::<Vec<_>>(),
+        "operations after the floor stay, the rest are gone"
+    );
+    assert_eq!(
+        store.snapshot_at_or_before(&model, 25).await.unwrap(),
+        Some((20, sample_node(20)))
+    );
+    assert_eq!(
+        store.snapshot_at_or_before(&model, 15).await.unwrap(),
+        None,
+        "older snapshots are gone"
+    );
+    assert_eq!(
+        store.compact_model(&model, 10).await.unwrap(),
+        20,
+        "the floor never moves back"
+    );
+    store
+        .append_ops(&model, &batch(31, 5, 1, 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ops(&model, 30, 35, 100).await.unwrap().len(),
+        5,
+        "appends go on after compaction"
+    );
+    assert!(matches!(
+        store.compact_model(&run.id("no-such-model"), 5).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn snapshots(store: &dyn Store, run: &Run) {

@@ -235,6 +235,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every entry on `scope`.
     async fn grants(&self, scope: &GrantScope) -> StoreResult<Vec<(Grantee, u32)>>;
 
+    /// Compacts a model's history: drops its operations up to its newest snapshot at or before
+    /// `before`, and the snapshots older than that one. The history from that snapshot on
+    /// stays whole; what came before is gone. Returns the model's history floor afterwards (0:
+    /// nothing compacted; it never moves back). `NotFound` if the model does not exist.
+    async fn compact_model(&self, model: &str, before: u64) -> StoreResult<u64>;
+    /// The version before which a model's history was compacted away (0 if never).
+    async fn history_floor(&self, model: &str) -> StoreResult<u64>;
+
     // --- chats ---
 
     /// Creates a chat with its members (channels and direct chats keep theirs; rooms have

@@ -46,7 +46,7 @@ pub const MAX_BATCH: usize = 512;
 const READ_CONNECTIONS: usize = 4;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -146,6 +146,7 @@ CREATE TABLE grants (
 ) WITHOUT ROWID;
 "#,
     chat::CHAT_SCHEMA,
+    "ALTER TABLE models ADD COLUMN history_floor INTEGER NOT NULL DEFAULT 0;",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -978,6 +979,51 @@ impl Store for SqliteStore {
             rows.into_iter()
                 .map(|(kind, id, flags)| Ok((grantee_from_key(&kind, id)?, flags)))
                 .collect()
+        })
+        .await
+    }
+
+    async fn compact_model(&self, model: &str, before: u64) -> StoreResult<u64> {
+        let model = model.to_string();
+        let before = clamp_u64(before);
+        self.write(move |conn| {
+            let floor: i64 = conn
+                .prepare_cached("SELECT history_floor FROM models WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&model], |r| r.get(0)).optional())
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::NotFound(format!("model {model}")))?;
+            let snapshot: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT max(version) FROM snapshots WHERE model = ?1 AND version <= ?2",
+                )
+                .and_then(|mut s| s.query_row(params![model, before], |r| r.get(0)))
+                .map_err(backend)?;
+            let new_floor = snapshot.unwrap_or(0).max(floor);
+            if new_floor > floor {
+                for sql in [
+                    "DELETE FROM ops WHERE model = ?1 AND version <= ?2",
+                    "DELETE FROM snapshots WHERE model = ?1 AND version < ?2",
+                    "UPDATE models SET history_floor = ?2 WHERE id = ?1",
+                ] {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.execute(params![model, new_floor]))
+                        .map_err(backend)?;
+                }
+            }
+            from_sql_u64(new_floor, "history floor")
+        })
+        .await
+    }
+
+    async fn history_floor(&self, model: &str) -> StoreResult<u64> {
+        let model = model.to_string();
+        self.read(move |conn| {
+            let floor: i64 = conn
+                .prepare_cached("SELECT history_floor FROM models WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&model], |r| r.get(0)).optional())
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::NotFound(format!("model {model}")))?;
+            from_sql_u64(floor, "history floor")
         })
         .await
     }
