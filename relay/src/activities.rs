@@ -165,6 +165,10 @@ impl ActivityHub {
         let number = match all.by_name.get(&name) {
             Some(&number) => number,
             None => {
+                // Numbers wrap after 2^32 activities; skip any still in use.
+                while all.by_number.contains_key(&all.next) {
+                    all.next = all.next.wrapping_add(1);
+                }
                 let number = all.next;
                 all.next = all.next.wrapping_add(1);
                 all.by_name.insert(name.clone(), number);

@@ -22,6 +22,8 @@ pub const MAX_STATE_ENTRIES: usize = 64;
 pub const MAX_STATE_BYTES: usize = 16 * 1024;
 /// The longest state key, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
+/// The most users one session may follow.
+pub const MAX_FOLLOWED: usize = 10_000;
 
 /// One user as presence sees them.
 #[derive(Default)]
@@ -135,11 +137,21 @@ impl PresenceHub {
 
     /// `member` follows `user_ids` from now on; returns their current presence, so that the
     /// events that follow apply to a known starting point.
-    pub fn subscribe(&self, member: &Member, user_ids: &[String]) -> Vec<UserPresence> {
+    pub fn subscribe(
+        &self,
+        member: &Member,
+        user_ids: &[String],
+    ) -> Result<Vec<UserPresence>, RelayError> {
         let mut follows = self.follows.lock().expect("presence lock");
         let mut users = self.users.lock().expect("presence lock");
         let followed = follows.entry(member.key).or_default();
-        user_ids
+        let new = user_ids.iter().filter(|id| !followed.contains(*id)).count();
+        if followed.len() + new > MAX_FOLLOWED {
+            return Err(RelayError::InvalidRequest(format!(
+                "a session follows at most {MAX_FOLLOWED} users"
+            )));
+        }
+        Ok(user_ids
             .iter()
             .map(|id| {
                 let entry = users.entry(id.clone()).or_default();
@@ -147,7 +159,7 @@ impl PresenceHub {
                 followed.insert(id.clone());
                 entry.snapshot(id)
             })
-            .collect()
+            .collect())
     }
 
     /// `member` stops following `user_ids`.

@@ -313,7 +313,10 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             ))
         }
         Request::SubscribePresence { user_ids } => Ok(Response::Presence {
-            users: session.relay.presence.subscribe(&session.member, &user_ids),
+            users: session
+                .relay
+                .presence
+                .subscribe(&session.member, &user_ids)?,
         }),
         Request::UnsubscribePresence { user_ids } => {
             session

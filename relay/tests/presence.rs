@@ -190,6 +190,14 @@ async fn availability_and_state_reach_followers_until_the_last_session_goes() {
         }
     );
 
+    // A session follows at most 10,000 users.
+    let many: Vec<String> = (0..10_001).map(|i| format!("u{i}")).collect();
+    let refused = watcher
+        .request(Request::SubscribePresence { user_ids: many })
+        .await
+        .expect_err("too many");
+    assert_eq!(refused.code(), Some(ErrorCode::InvalidRequest));
+
     // Coming back is seen; after unsubscribing, nothing more arrives.
     watcher.presence_events.clear();
     let again = TestClient::anonymous(&relay.url, "Ada again")
