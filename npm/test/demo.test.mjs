@@ -113,12 +113,20 @@ test('two people edit, see each other, chat, and leave', TEST, async (t) => {
     "Bob's caret at his position in Ann's editor",
   );
   for (let i = 0; i < 5; i++) await ann.page.keyboard.press('Shift+ArrowLeft');
+  // Key presses reach the editor's state a moment later: wait for all of them.
+  const selectionOf = (page, length) =>
+    waitFor(
+      async () => page.evaluate((n) => window.tandemView.state.selection.main.to - window.tandemView.state.selection.main.from === n, length),
+      WAIT,
+      'the selection',
+    );
+  await selectionOf(ann.page, 5);
   const selected = await ann.page.evaluate(() => {
     const { from, to } = window.tandemView.state.selection.main;
     return window.tandemView.state.sliceDoc(from, to);
   });
   await waitFor(
-    async () => bob.page.evaluate((want) => [...document.querySelectorAll('.tandem-selection')].map((e) => e.textContent).join('') === want, selected),
+    async () => bob.page.evaluate((want) => [...document.querySelectorAll('.tandem-selection')].map((e) => { const c = e.cloneNode(true); c.querySelectorAll('.tandem-caret').forEach((x) => x.remove()); return c.textContent; }).join('') === want, selected),
     WAIT,
     "Ann's selection in Bob's editor",
   );
@@ -126,12 +134,13 @@ test('two people edit, see each other, chat, and leave', TEST, async (t) => {
   // And the other way round.
   await bob.page.keyboard.press('Home');
   for (let i = 0; i < 3; i++) await bob.page.keyboard.press('Shift+ArrowRight');
+  await selectionOf(bob.page, 3);
   const bobSelected = await bob.page.evaluate(() => {
     const { from, to } = window.tandemView.state.selection.main;
     return window.tandemView.state.sliceDoc(from, to);
   });
   await waitFor(
-    async () => ann.page.evaluate((want) => [...document.querySelectorAll('.tandem-selection')].map((e) => e.textContent).join('') === want, bobSelected),
+    async () => ann.page.evaluate((want) => [...document.querySelectorAll('.tandem-selection')].map((e) => { const c = e.cloneNode(true); c.querySelectorAll('.tandem-caret').forEach((x) => x.remove()); return c.textContent; }).join('') === want, bobSelected),
     WAIT,
     "Bob's selection in Ann's editor",
   );
@@ -179,7 +188,7 @@ test('a working session, pictured for the README', TEST, async (t) => {
   await ann.page.evaluate((from) => window.tandemView.dispatch({ selection: { anchor: from, head: from + 6 } }), at);
   await waitFor(async () => (await bob.page.textContent('#messages')).includes('Great, thanks!'), WAIT, 'the chat');
   await waitFor(
-    async () => bob.page.evaluate(() => [...document.querySelectorAll('.tandem-selection')].map((e) => e.textContent).join('') === 'Friday'),
+    async () => bob.page.evaluate(() => [...document.querySelectorAll('.tandem-selection')].map((e) => { const c = e.cloneNode(true); c.querySelectorAll('.tandem-caret').forEach((x) => x.remove()); return c.textContent; }).join('') === 'Friday'),
     WAIT,
     "Ann's selection",
   );
