@@ -298,6 +298,27 @@ pub fn parse_request(json: &Json, ids: &mut IdGenerator) -> Result<Request> {
     })
 }
 
+/// Entries granting rights (on activities or a chat) as JavaScript sees them.
+fn grants_json<R>(
+    kind: &str,
+    world: &Option<R>,
+    users: &[(String, R)],
+    groups: &[(String, R)],
+    rights: fn(&R) -> Json,
+) -> Json {
+    let users: Vec<Json> = users
+        .iter()
+        .map(|(id, r)| json!({"userId": id, "rights": rights(r)}))
+        .collect();
+    let groups: Vec<Json> = groups
+        .iter()
+        .map(|(id, r)| json!({"groupId": id, "rights": rights(r)}))
+        .collect();
+    json!({
+        "kind": kind, "world": world.as_ref().map(rights), "users": users, "groups": groups,
+    })
+}
+
 /// A response as JSON with a `kind`.
 pub fn response_json(response: &Response) -> Json {
     match response {
@@ -357,21 +378,7 @@ pub fn response_json(response: &Response) -> Json {
             world,
             users,
             groups,
-        } => {
-            let users: Vec<Json> = users
-                .iter()
-                .map(|(id, r)| json!({"userId": id, "rights": rights_json(r)}))
-                .collect();
-            let groups: Vec<Json> = groups
-                .iter()
-                .map(|(id, r)| json!({"groupId": id, "rights": rights_json(r)}))
-                .collect();
-            json!({
-                "kind": "activity_permissions",
-                "world": world.as_ref().map(rights_json),
-                "users": users, "groups": groups,
-            })
-        }
+        } => grants_json("activity_permissions", world, users, groups, rights_json),
         Response::Chat(info) => json!({"kind": "chat", "chat": chat_info_json(info)}),
         Response::Chats { chats } => {
             let chats: Vec<Json> = chats.iter().map(chat_info_json).collect();
@@ -395,21 +402,7 @@ pub fn response_json(response: &Response) -> Json {
             world,
             users,
             groups,
-        } => {
-            let users: Vec<Json> = users
-                .iter()
-                .map(|(id, r)| json!({"userId": id, "rights": chat_rights_json(r)}))
-                .collect();
-            let groups: Vec<Json> = groups
-                .iter()
-                .map(|(id, r)| json!({"groupId": id, "rights": chat_rights_json(r)}))
-                .collect();
-            json!({
-                "kind": "chat_permissions",
-                "world": world.as_ref().map(chat_rights_json),
-                "users": users, "groups": groups,
-            })
-        }
+        } => grants_json("chat_permissions", world, users, groups, chat_rights_json),
         Response::Presence { users } => {
             let users: Vec<Json> = users.iter().map(presence_json).collect();
             json!({"kind": "presence", "users": users})

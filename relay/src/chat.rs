@@ -14,10 +14,10 @@ use tandem_core::protocol::{
 };
 
 use crate::error::RelayError;
-use crate::permissions::Identity;
+use crate::permissions::{grantee_of, split_grants, Identity};
 use crate::registry::Member;
 use crate::session::Session;
-use crate::store::{ChatRecord, GrantScope, Grantee, Store, StoreError, StoreResult};
+use crate::store::{ChatRecord, GrantScope, Store, StoreError, StoreResult};
 use crate::time::now_ms;
 
 /// The longest chat id or name, in bytes.
@@ -692,20 +692,14 @@ pub async fn handle(session: &mut Session, request: Request) -> Result<Response,
         Request::GetChatPermissions { chat_id } => {
             let chat = Context::load(session, &chat_id).await?;
             require(chat.rights.manage, "manage", &chat_id)?;
-            let (mut world, mut users, mut groups) = (None, Vec::new(), Vec::new());
-            for (grantee, flags) in session
-                .relay
-                .store
-                .grants(&GrantScope::Chat(chat_id))
-                .await?
-            {
-                let rights = flags_to_rights(flags);
-                match grantee {
-                    Grantee::World => world = Some(rights),
-                    Grantee::User(id) => users.push((id, rights)),
-                    Grantee::Group(id) => groups.push((id, rights)),
-                }
-            }
+            let (world, users, groups) = split_grants(
+                session
+                    .relay
+                    .store
+                    .grants(&GrantScope::Chat(chat_id))
+                    .await?,
+                flags_to_rights,
+            );
             Ok(Response::ChatPermissions {
                 world,
                 users,
@@ -719,13 +713,7 @@ pub async fn handle(session: &mut Session, request: Request) -> Result<Response,
         } => {
             let chat = Context::load(session, &chat_id).await?;
             require(chat.rights.manage, "manage", &chat_id)?;
-            let grantee = match target {
-                tandem_core::protocol::PermissionTarget::World => Grantee::World,
-                tandem_core::protocol::PermissionTarget::User { user_id } => Grantee::User(user_id),
-                tandem_core::protocol::PermissionTarget::Group { group_id } => {
-                    Grantee::Group(group_id)
-                }
-            };
+            let grantee = grantee_of(target);
             session
                 .relay
                 .store

@@ -101,6 +101,32 @@ pub async fn activity_rights(
     Ok(type_rights)
 }
 
+/// The store's grantee for a permission target on the wire.
+pub fn grantee_of(target: tandem_core::protocol::PermissionTarget) -> Grantee {
+    use tandem_core::protocol::PermissionTarget as Target;
+    match target {
+        Target::World => Grantee::World,
+        Target::User { user_id } => Grantee::User(user_id),
+        Target::Group { group_id } => Grantee::Group(group_id),
+    }
+}
+
+/// Stored grants as the wire lists them: the world's entry, then per-user and per-group ones.
+pub type SplitGrants<R> = (Option<R>, Vec<(String, R)>, Vec<(String, R)>);
+
+/// Stored grants as the wire lists them, each turned into rights by `rights`.
+pub fn split_grants<R>(entries: Vec<(Grantee, u32)>, rights: impl Fn(u32) -> R) -> SplitGrants<R> {
+    let (mut world, mut users, mut groups) = (None, Vec::new(), Vec::new());
+    for (grantee, flags) in entries {
+        match grantee {
+            Grantee::World => world = Some(rights(flags)),
+            Grantee::User(id) => users.push((id, rights(flags))),
+            Grantee::Group(id) => groups.push((id, rights(flags))),
+        }
+    }
+    (world, users, groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

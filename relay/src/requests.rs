@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use crate::activities;
 use crate::error::RelayError;
-use crate::permissions::{activity_rights, effective};
+use crate::permissions::{activity_rights, effective, grantee_of, split_grants};
 use crate::registry::{user_info, Command};
 use crate::session::{unsupported, OpenModel, Session};
 use crate::store::{Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, StoreError};
@@ -292,11 +292,7 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                 "manage",
                 model.unwrap_or(collection),
             )?;
-            let grantee = match target {
-                wire::PermissionTarget::World => Grantee::World,
-                wire::PermissionTarget::User { user_id } => Grantee::User(user_id),
-                wire::PermissionTarget::Group { group_id } => Grantee::Group(group_id),
-            };
+            let grantee = grantee_of(target);
             let granted = granted.unwrap_or_default();
             session
                 .relay
@@ -447,15 +443,10 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
         } => {
             may_manage_activity(session, &activity_type, activity_id.as_deref()).await?;
             let scope = activities::activity_scope(&activity_type, activity_id.as_deref());
-            let (mut world, mut users, mut groups) = (None, Vec::new(), Vec::new());
-            for (grantee, flags) in session.relay.store.grants(&scope).await? {
-                let rights = activities::flags_to_rights(flags);
-                match grantee {
-                    Grantee::World => world = Some(rights),
-                    Grantee::User(id) => users.push((id, rights)),
-                    Grantee::Group(id) => groups.push((id, rights)),
-                }
-            }
+            let (world, users, groups) = split_grants(
+                session.relay.store.grants(&scope).await?,
+                activities::flags_to_rights,
+            );
             Ok(Response::ActivityPermissions {
                 world,
                 users,
@@ -474,11 +465,7 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             }
             may_manage_activity(session, &activity_type, activity_id.as_deref()).await?;
             let scope = activities::activity_scope(&activity_type, activity_id.as_deref());
-            let grantee = match target {
-                wire::PermissionTarget::World => Grantee::World,
-                wire::PermissionTarget::User { user_id } => Grantee::User(user_id),
-                wire::PermissionTarget::Group { group_id } => Grantee::Group(group_id),
-            };
+            let grantee = grantee_of(target);
             session
                 .relay
                 .store
