@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { connect, TandemError } from '../dist/index.js';
-import { controllableNetwork, session } from './helpers.mjs';
+import { controllableNetwork, disconnectAll, session, tracked } from './helpers.mjs';
 import { sleep, startRelay, waitFor } from './relay.mjs';
 
 let relay;
@@ -13,6 +13,7 @@ before(async () => {
   relay = await startRelay();
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 
@@ -47,6 +48,7 @@ test('participants, state, lurkers and late joiners', async () => {
   await bobs.setState({ typing: true, since });
   await bobs.setState('viewport', [0, 40]);
   await waitFor(() => doc.participant(bob.sessionId)?.state.viewport !== undefined, 5_000, "Bob's state");
+  await waitFor(() => watching.participant(bob.sessionId)?.state.viewport !== undefined, 5_000, "Bob's state, for the lurker");
   assert.deepEqual(doc.participant(bob.sessionId).state, { typing: true, since, viewport: [0, 40] });
   assert.ok(watching.participant(bob.sessionId).state.since instanceof Date, 'lurkers see state, dates as dates');
   await bobs.removeState('typing');
@@ -106,7 +108,7 @@ test('a cut socket leaves the activity for everyone; the reconnected session joi
 
 test('activity permissions decide who joins, lurks, views and sets state, and who manages', async () => {
   await relay.admin('POST', '/admin/users', { username: 'mgr', password: 'pw' });
-  const mgr = await connect(relay.url, { username: 'mgr', password: 'pw' }, { storage: false });
+  const mgr = tracked(await connect(relay.url, { username: 'mgr', password: 'pw' }, { storage: false }));
   const guest = await session(relay, 'Guest');
   await assert.rejects(mgr.activities.permissions('page'), (e) => e instanceof TandemError && e.code === 'permission_denied');
   await relay.admin('PUT', '/admin/activity-permissions', { type: 'page', grantee: `user:${mgr.user.userId}`, join: true, setState: true, viewState: true, manage: true });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { connect, TandemError } from '../dist/index.js';
-import { session } from './helpers.mjs';
+import { disconnectAll, session, tracked } from './helpers.mjs';
 import { startRelay, waitFor } from './relay.mjs';
 
 let relay;
@@ -13,6 +13,7 @@ before(async () => {
   relay = await startRelay();
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 
@@ -57,8 +58,8 @@ test('rooms, channels and direct chats with live events', async () => {
 
 test('history pages and unread counts across two sessions of one user', async () => {
   await relay.admin('POST', '/admin/users', { username: 'una', password: 'pw' });
-  const una = await connect(relay.url, { username: 'una', password: 'pw' }, { storage: false });
-  const unaToo = await connect(relay.url, { username: 'una', password: 'pw' }, { storage: false });
+  const una = tracked(await connect(relay.url, { username: 'una', password: 'pw' }, { storage: false }));
+  const unaToo = tracked(await connect(relay.url, { username: 'una', password: 'pw' }, { storage: false }));
   const vic = await session(relay, 'Vic');
   const log = await vic.chat.create({ kind: 'channel', id: 'log', members: [una.user.userId] });
   for (let i = 1; i <= 12; i++) await log.send(`m${i}`);

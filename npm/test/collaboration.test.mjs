@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { converged, session } from './helpers.mjs';
+import { converged, disconnectAll, session } from './helpers.mjs';
 import { startRelay, waitFor } from './relay.mjs';
 
 let relay;
@@ -11,6 +11,7 @@ before(async () => {
   relay = await startRelay();
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 

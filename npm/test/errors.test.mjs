@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 
 import { connect, TandemError } from '../dist/index.js';
-import { session } from './helpers.mjs';
+import { disconnectAll, session } from './helpers.mjs';
 import { freePort, startRelay, waitFor } from './relay.mjs';
 
 let relay;
@@ -19,6 +19,7 @@ before(async () => {
   await relay.admin('POST', '/admin/users', { username: 'ada', password: 'right', display_name: 'Ada' });
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 

@@ -34,8 +34,28 @@ export function controllableNetwork() {
   };
 }
 
+/** Sessions the tests opened, disconnected by `disconnectAll` (so that a failing test does not
+ * leave sockets and reconnect timers that keep the test file from ending). */
+const opened = new Set();
+
+/** Remembers a session for `disconnectAll`. */
+export function tracked(session) {
+  opened.add(session);
+  return session;
+}
+
+/** Disconnects every session the tests opened. */
+export async function disconnectAll() {
+  await Promise.all([...opened].map((s) => s.disconnect().catch(() => {})));
+  opened.clear();
+}
+
 /** A connected session with fast heartbeats and reconnects (for tests). */
-export function session(relay, name, options = {}) {
+export async function session(relay, name, options = {}) {
+  return tracked(await connectTest(relay, name, options));
+}
+
+function connectTest(relay, name, options) {
   return connect(relay.url, { anonymous: name }, {
     storage: false,
     heartbeatInterval: 500,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { connect, TandemError } from '../dist/index.js';
-import { controllableNetwork, session } from './helpers.mjs';
+import { controllableNetwork, disconnectAll, session, tracked } from './helpers.mjs';
 import { sleep, startRelay, waitFor } from './relay.mjs';
 
 let relay;
@@ -13,6 +13,7 @@ before(async () => {
   relay = await startRelay();
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 
@@ -50,7 +51,7 @@ test('followers see state changes and availability, which flips when the last se
   await waitFor(() => Object.keys(following.get(bobId).state).length === 0, 5_000, 'the clearing');
 
   // A second session of Bob's user (his reconnect token names him) keeps him available.
-  const bobToo = await connect(relay.url, { reconnectToken: bob.reconnectToken }, { storage: false });
+  const bobToo = tracked(await connect(relay.url, { reconnectToken: bob.reconnectToken }, { storage: false }));
   assert.equal(bobToo.user.userId, bobId);
   await bob.disconnect();
   await sleep(300);

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 
 import { createSession } from '../dist/index.js';
 import { FileStorage } from '../dist/node.js';
-import { controllableNetwork, converged, session } from './helpers.mjs';
+import { controllableNetwork, converged, disconnectAll, session } from './helpers.mjs';
 import { freePort, sleep, startRelay, waitFor } from './relay.mjs';
 
 let relay;
@@ -18,6 +18,7 @@ before(async () => {
   relay = await startRelay();
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 

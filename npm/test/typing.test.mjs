@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { MAX_RUN, TextBuffer } from '../dist/typing.js';
-import { converged, rng, session } from './helpers.mjs';
+import { converged, disconnectAll, rng, session } from './helpers.mjs';
 import { startRelay } from './relay.mjs';
 
 /** `text` with `remove` code units at `index` replaced by `insert`. */
@@ -86,6 +86,7 @@ before(async () => {
   relay = await startRelay();
 });
 after(async () => {
+  await disconnectAll();
   await relay?.close();
 });
 
