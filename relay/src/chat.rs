@@ -470,14 +470,7 @@ pub async fn handle(session: &mut Session, request: Request) -> Result<Response,
             Ok(Response::Chat(chat.info().await?))
         }
         Request::GetJoinedChats => {
-            let mut ids: BTreeSet<String> = session
-                .relay
-                .store
-                .chats_of_member(&me)
-                .await?
-                .into_iter()
-                .collect();
-            ids.extend(session.relay.chat.rooms_of(&me));
+            let ids = chats_in(session, &me).await?;
             let mut chats = Vec::with_capacity(ids.len());
             for id in ids {
                 chats.push(info(session, &id).await?);
@@ -675,15 +668,7 @@ pub async fn handle(session: &mut Session, request: Request) -> Result<Response,
             Ok(Response::Done)
         }
         Request::GetUnreadCounts => {
-            let mut ids: BTreeSet<String> = session
-                .relay
-                .store
-                .chats_of_member(&me)
-                .await?
-                .into_iter()
-                .collect();
-            ids.extend(session.relay.chat.rooms_of(&me));
-            let ids: Vec<String> = ids.into_iter().collect();
+            let ids = chats_in(session, &me).await?;
             let counts = session.relay.store.unread_counts(&me, &ids).await?;
             Ok(Response::UnreadCounts {
                 counts: counts.into_iter().filter(|(_, n)| *n > 0).collect(),
@@ -727,6 +712,19 @@ pub async fn handle(session: &mut Session, request: Request) -> Result<Response,
         }
         other => Err(crate::session::unsupported(&other)),
     }
+}
+
+/// The chats a user is in: stored memberships and the rooms they are in now, ordered.
+async fn chats_in(session: &Session, user_id: &str) -> Result<Vec<String>, RelayError> {
+    let mut ids: BTreeSet<String> = session
+        .relay
+        .store
+        .chats_of_member(user_id)
+        .await?
+        .into_iter()
+        .collect();
+    ids.extend(session.relay.chat.rooms_of(user_id));
+    Ok(ids.into_iter().collect())
 }
 
 fn not_in(chat_id: &str) -> RelayError {
