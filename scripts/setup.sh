@@ -39,3 +39,18 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+
+# Debian's PostgreSQL server binaries for the PostgreSQL store's tests, which start their own
+# throwaway server on loopback (relay/src/store/local_postgres.rs). No system cluster: the
+# package is told not to create its default one (`pg_createcluster 15 main --start` makes one
+# later if this machine should also serve a relay's database).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if [ ! -e /etc/postgresql-common/createcluster.d/tandem.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/tandem.conf >/dev/null
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi

@@ -56,6 +56,9 @@ pub enum SequenceError {
     /// The operation carries `before` placement lists, which only transformation may set.
     #[error("operations may not carry property placement; send ObjectAdd with an empty `before`")]
     PlacementNotAllowed,
+    /// An operation sequenced elsewhere does not come next (it is not `current + 1`).
+    #[error("operation {version} sequenced elsewhere does not follow version {current}")]
+    NotNext { version: u64, current: u64 },
 }
 
 impl SequenceError {
@@ -66,6 +69,7 @@ impl SequenceError {
             SequenceError::FutureContext { .. } => "future_context",
             SequenceError::StaleContext { .. } => "stale_context",
             SequenceError::PlacementNotAllowed => "placement_not_allowed",
+            SequenceError::NotNext { .. } => "not_next",
         }
     }
 }
@@ -96,6 +100,18 @@ pub struct Sequencer {
     bridges: FxHashMap<u64, Bridge>,
     /// Shared references by session and key, expressed at the current version.
     references: FxHashMap<(String, ReferenceKey), ReferenceValue>,
+    /// While a checkpoint is open, the inverses of the operations applied since, so that
+    /// [`Sequencer::rollback`] can take them back.
+    undo: Option<Vec<Op>>,
+}
+
+/// What a sequencer was at [`Sequencer::checkpoint`]: what [`Sequencer::rollback`] restores
+/// when storage refuses a batch because another relay sequenced the model first.
+#[derive(Debug)]
+pub struct Checkpoint {
+    version: u64,
+    bridges: FxHashMap<u64, Bridge>,
+    references: FxHashMap<(String, ReferenceKey), ReferenceValue>,
 }
 
 impl Sequencer {
@@ -107,6 +123,7 @@ impl Sequencer {
             history: VecDeque::new(),
             bridges: FxHashMap::default(),
             references: FxHashMap::default(),
+            undo: None,
         }
     }
 
@@ -189,14 +206,11 @@ impl Sequencer {
         for (_, other) in rewritten.iter_mut() {
             transform_mut(&mut op, other);
         }
-        self.model.apply(&op)?;
-        for ((_, key), value) in self.references.iter_mut() {
-            value.transform(key.element, &op);
-            value.retain_attached(&self.model);
+        match &mut self.undo {
+            Some(undo) => undo.push(self.model.apply_with_inverse(&op)?),
+            None => self.model.apply(&op)?,
         }
-        let model = &self.model;
-        self.references
-            .retain(|(_, key), _| key.element.is_none_or(|e| model.contains(e)));
+        self.move_references(&op);
         let version = self.version() + 1;
         let bridge = self.bridges.entry(origin).or_default();
         bridge.context = context_version;
@@ -211,6 +225,87 @@ impl Sequencer {
         };
         self.history.push_back(sequenced.clone());
         Ok(Accepted::Sequenced(sequenced))
+    }
+
+    /// Moves every shared reference through `op`, just applied; drops those whose element left.
+    fn move_references(&mut self, op: &Op) {
+        for ((_, key), value) in self.references.iter_mut() {
+            value.transform(key.element, op);
+            value.retain_attached(&self.model);
+        }
+        let model = &self.model;
+        self.references
+            .retain(|(_, key), _| key.element.is_none_or(|e| model.contains(e)));
+    }
+
+    /// Applies an operation that another relay sequenced (read back from shared storage) as the
+    /// next version: it is already in its final form, so it is not transformed. Its client's
+    /// sequence number is remembered, so a resend through this relay is recognised.
+    pub fn apply_external(&mut self, sequenced: Sequenced) -> Result<(), SequenceError> {
+        let current = self.version();
+        if sequenced.version != current + 1 {
+            return Err(SequenceError::NotNext {
+                version: sequenced.version,
+                current,
+            });
+        }
+        self.model.apply(&sequenced.op)?;
+        self.move_references(&sequenced.op);
+        let bridge = self.bridges.entry(sequenced.origin).or_default();
+        bridge.last_seq = bridge.last_seq.max(sequenced.seq);
+        self.history.push_back(sequenced);
+        Ok(())
+    }
+
+    /// Remembers the current state, so that what is sequenced from now on can be taken back
+    /// with [`Sequencer::rollback`] (or kept with [`Sequencer::release`]). Costs the inverse of
+    /// every operation applied until then.
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        self.undo = Some(Vec::new());
+        Checkpoint {
+            version: self.version(),
+            bridges: self.bridges.clone(),
+            references: self.references.clone(),
+        }
+    }
+
+    /// Keeps what was sequenced since the checkpoint.
+    pub fn release(&mut self) {
+        self.undo = None;
+    }
+
+    /// Takes back everything sequenced since `checkpoint`: the data, the history, the clients'
+    /// bridges and the references are as they were.
+    pub fn rollback(&mut self, checkpoint: Checkpoint) -> Result<(), ModelError> {
+        for inverse in self.undo.take().unwrap_or_default().iter().rev() {
+            self.model.apply(inverse)?;
+        }
+        let keep = checkpoint.version.saturating_sub(self.base_version) as usize;
+        self.history.truncate(keep);
+        self.bridges = checkpoint.bridges;
+        self.references = checkpoint.references;
+        Ok(())
+    }
+
+    /// Sets a reference of a session on another relay, as it stands at `version` (that relay's
+    /// version when it moved it): it is moved through every operation sequenced after that.
+    pub fn set_external_reference(
+        &mut self,
+        session: &str,
+        key: ReferenceKey,
+        mut value: ReferenceValue,
+        version: u64,
+    ) -> Option<ReferenceValue> {
+        for sequenced in self.ops_since(version)? {
+            value.transform(key.element, &sequenced.op);
+        }
+        value.retain_attached(&self.model);
+        if key.element.is_some_and(|e| !self.model.contains(e)) {
+            return None;
+        }
+        self.references
+            .insert((session.to_owned(), key), value.clone());
+        Some(value)
     }
 
     /// The other clients' operations that `origin` had not seen at `context_version`, in the
@@ -398,6 +493,138 @@ mod tests {
         );
         s.remove_session("s1");
         assert_eq!(s.references().count(), 0);
+    }
+
+    #[test]
+    fn a_rolled_back_batch_leaves_no_trace_and_is_sequenced_again_after_external_operations() {
+        let key = ReferenceKey {
+            element: Some(TEXT),
+            key: "cursor".into(),
+        };
+        let mut s = sequencer();
+        s.submit(1, 1, 0, insert(3, "d")).unwrap();
+        s.set_reference(3, "s3", key.clone(), ReferenceValue::Index(vec![2]), 1)
+            .unwrap();
+        let before = (
+            s.model().to_node(),
+            s.version(),
+            s.clone().references().count(),
+        );
+        // This relay sequences two submissions tentatively...
+        let checkpoint = s.checkpoint();
+        s.submit(1, 2, 1, insert(0, "X")).unwrap();
+        s.submit(
+            2,
+            1,
+            0,
+            Op::StringRemove {
+                id: TEXT,
+                index: 0,
+                len: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(text(&s), "Xcd");
+        // ...but another relay stored version 2 first: take them back.
+        s.rollback(checkpoint).unwrap();
+        assert_eq!(
+            (s.model().to_node(), s.version(), s.references().count()),
+            before
+        );
+        assert_eq!(
+            s.references().next().unwrap().2,
+            &ReferenceValue::Index(vec![2])
+        );
+        // The other relay's operation comes next, then the batch again, transformed past it.
+        s.apply_external(Sequenced {
+            version: 2,
+            origin: 7,
+            seq: 1,
+            op: insert(4, "!"),
+        })
+        .unwrap();
+        assert_eq!(
+            s.apply_external(Sequenced {
+                version: 9,
+                origin: 7,
+                seq: 2,
+                op: insert(0, "?")
+            })
+            .unwrap_err()
+            .code(),
+            "not_next"
+        );
+        s.submit(1, 2, 1, insert(0, "X")).unwrap();
+        s.submit(
+            2,
+            1,
+            0,
+            Op::StringRemove {
+                id: TEXT,
+                index: 0,
+                len: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(text(&s), "Xcd!");
+        assert_eq!(s.version(), 4);
+        // The other relay's client is known: its resend is a duplicate.
+        assert_eq!(
+            s.submit(7, 1, 1, insert(4, "!")).unwrap(),
+            Accepted::Duplicate { version: Some(2) }
+        );
+    }
+
+    /// Seeded: random batches from several clients, some rolled back, each compared with a
+    /// copy of the sequencer taken at the checkpoint.
+    #[test]
+    fn rollback_restores_exactly_what_the_checkpoint_saw() {
+        use crate::testing::{fuzz_model, random_op, Rng};
+        for seed in 0..200 {
+            let mut rng = Rng::new(seed);
+            let mut ids = IdGenerator::new(1000 + seed);
+            let mut s = Sequencer::new(fuzz_model(), 0);
+            let mut seqs = [0u64; 3];
+            for _ in 0..6 {
+                let copy = s.clone();
+                let checkpoint = s.checkpoint();
+                for _ in 0..rng.below(5) + 1 {
+                    let client = rng.below(3);
+                    let Some(op) = random_op(s.model(), &mut rng, &mut ids) else {
+                        continue;
+                    };
+                    seqs[client] += 1;
+                    let _ = s.submit(client as u64 + 1, seqs[client], s.version(), op);
+                }
+                if rng.chance(0.5) {
+                    s.rollback(checkpoint).unwrap();
+                    assert_eq!(s.model().to_node(), copy.model().to_node(), "seed {seed}");
+                    assert_eq!(s.version(), copy.version(), "seed {seed}");
+                    for (i, seq) in seqs.iter_mut().enumerate() {
+                        *seq = copy.bridges.get(&(i as u64 + 1)).map_or(0, |b| b.last_seq);
+                    }
+                } else {
+                    s.release();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_reference_from_another_relay_is_moved_past_what_it_had_not_seen() {
+        let key = ReferenceKey {
+            element: Some(TEXT),
+            key: "cursor".into(),
+        };
+        let mut s = sequencer();
+        s.submit(1, 1, 0, insert(0, "12")).unwrap();
+        let now = s.set_external_reference("far", key.clone(), ReferenceValue::Index(vec![1]), 0);
+        assert_eq!(now, Some(ReferenceValue::Index(vec![3])));
+        assert_eq!(
+            s.set_external_reference("far", key, ReferenceValue::Index(vec![1]), 5),
+            None,
+            "a reference from a version this relay has not reached is not set"
+        );
     }
 
     #[test]

@@ -5,17 +5,20 @@
 //! activity at once.
 //!
 //! Each activity has one number on this relay, which every session in it uses as its handle,
-//! so that an event is encoded once for everyone.
+//! so that an event is encoded once for everyone. Relays in a cluster tell each other who
+//! joined (listed, not lurking), left or changed their state, so an activity is one across
+//! relays.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tandem_core::protocol::{
     encode_relay, ActivityEvent, ActivityHandle, ActivityParticipant, ActivityRights, RelayMessage,
-    StateEntries,
+    StateEntries, UserInfo,
 };
 
+use crate::cluster::{self, Cluster, PeerBody};
 use crate::error::RelayError;
 use crate::presence::{check_keys, check_state, merge_state};
 use crate::registry::{user_info, Member};
@@ -62,8 +65,12 @@ pub fn flags_to_rights(flags: u32) -> ActivityRights {
 
 /// A session in an activity.
 struct Participant {
-    /// The session, for its outbox and identity.
-    member: Member,
+    /// The session's id, as the others see it.
+    session_id: String,
+    /// Its user.
+    user: UserInfo,
+    /// Where the session is connected.
+    place: Place,
     /// Not listed, and has no state.
     lurking: bool,
     /// Whether it may see the others' state (decided when it joined).
@@ -72,12 +79,28 @@ struct Participant {
     state: StateEntries,
 }
 
+/// Where a participant's session is connected.
+enum Place {
+    /// Here: its member, for its outbox.
+    Local(Member),
+    /// On another relay, by id, which tells its sessions itself.
+    Remote(u64),
+}
+
 impl Participant {
     fn listed(&self) -> ActivityParticipant {
         ActivityParticipant {
-            session_id: self.member.session_id.to_string(),
-            user: user_info(&self.member.identity),
+            session_id: self.session_id.clone(),
+            user: self.user.clone(),
             state: self.state.clone(),
+        }
+    }
+
+    /// Its member, when the session is connected here.
+    fn local(&self) -> Option<&Member> {
+        match &self.place {
+            Place::Local(member) => Some(member),
+            Place::Remote(_) => None,
         }
     }
 }
@@ -92,19 +115,49 @@ struct Activity {
 
 impl Activity {
     fn position(&self, key: u64) -> Option<usize> {
-        self.participants.iter().position(|p| p.member.key == key)
+        self.participants
+            .iter()
+            .position(|p| p.local().is_some_and(|m| m.key == key))
     }
 
-    /// Sends an event to everyone in the activity but `except` (to viewers of state only when
-    /// `state_only`); a session whose queue is full is too slow and is told so.
+    /// Sends an event to everyone connected here in the activity but `except` (to viewers of
+    /// state only when `state_only`); a session whose queue is full is too slow and is told so.
     fn tell(&self, event: ActivityEvent, except: u64, state_only: bool) {
         let frame = Bytes::from(encode_relay(&RelayMessage::Activity(event)));
         for p in &self.participants {
-            if p.member.key != except
+            let Some(member) = p.local() else { continue };
+            if member.key != except
                 && (p.view_state || !state_only)
-                && p.member.outbox.try_send(frame.clone()).is_err()
+                && member.outbox.try_send(frame.clone()).is_err()
             {
-                p.member.too_slow.notify_one();
+                member.too_slow.notify_one();
+            }
+        }
+    }
+
+    /// Tells everyone connected here that `joined` joined (with its state to viewers only).
+    fn tell_joined(&self, number: ActivityHandle, joined: ActivityParticipant) {
+        let stateless = ActivityParticipant {
+            state: Vec::new(),
+            ..joined.clone()
+        };
+        let viewers = RelayMessage::Activity(ActivityEvent::Joined {
+            activity: number,
+            participant: joined,
+        });
+        let others = RelayMessage::Activity(ActivityEvent::Joined {
+            activity: number,
+            participant: stateless,
+        });
+        let (viewers, others) = (
+            Bytes::from(encode_relay(&viewers)),
+            Bytes::from(encode_relay(&others)),
+        );
+        for p in &self.participants {
+            let Some(member) = p.local() else { continue };
+            let frame = if p.view_state { &viewers } else { &others };
+            if member.outbox.try_send(frame.clone()).is_err() {
+                member.too_slow.notify_one();
             }
         }
     }
@@ -114,6 +167,8 @@ impl Activity {
 #[derive(Default)]
 pub struct ActivityHub {
     inner: Mutex<Activities>,
+    /// The other relays, told of every join, leave and state change here.
+    cluster: Option<Arc<Cluster>>,
 }
 
 #[derive(Default)]
@@ -124,6 +179,41 @@ struct Activities {
     by_name: HashMap<(String, String), ActivityHandle>,
     /// The next number to hand out.
     next: ActivityHandle,
+}
+
+impl Activities {
+    /// The number of the activity with this type and id, made if there is none.
+    fn number_of(&mut self, name: (String, String)) -> ActivityHandle {
+        if let Some(&number) = self.by_name.get(&name) {
+            return number;
+        }
+        // Numbers wrap after 2^32 activities; skip any still in use.
+        while self.by_number.contains_key(&self.next) {
+            self.next = self.next.wrapping_add(1);
+        }
+        let number = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.by_name.insert(name.clone(), number);
+        self.by_number.insert(
+            number,
+            Activity {
+                name,
+                participants: Vec::new(),
+            },
+        );
+        number
+    }
+
+    /// Forgets an activity nobody is in any more.
+    fn drop_if_empty(&mut self, number: ActivityHandle) {
+        if let Some(activity) = self.by_number.get(&number) {
+            if activity.participants.is_empty() {
+                let name = activity.name.clone();
+                self.by_number.remove(&number);
+                self.by_name.remove(&name);
+            }
+        }
+    }
 }
 
 /// Refuses empty or overlong activity types and ids.
@@ -137,6 +227,14 @@ pub fn check_name(what: &str, name: &str) -> Result<(), RelayError> {
 }
 
 impl ActivityHub {
+    /// A hub that tells the relays of `cluster` (if any) of every change.
+    pub fn new(cluster: Option<Arc<Cluster>>) -> Self {
+        ActivityHub {
+            cluster,
+            ..ActivityHub::default()
+        }
+    }
+
     /// `member` joins the activity `activity_type`/`activity_id` (listed unless `lurk`), with
     /// `rights` already checked by the caller; returns its number and the participants as this
     /// session may see them. Everyone already there hears of it unless it lurks.
@@ -162,26 +260,7 @@ impl ActivityHub {
         check_state(&own)?;
         let mut all = self.inner.lock().expect("activities lock");
         let name = (activity_type, activity_id);
-        let number = match all.by_name.get(&name) {
-            Some(&number) => number,
-            None => {
-                // Numbers wrap after 2^32 activities; skip any still in use.
-                while all.by_number.contains_key(&all.next) {
-                    all.next = all.next.wrapping_add(1);
-                }
-                let number = all.next;
-                all.next = all.next.wrapping_add(1);
-                all.by_name.insert(name.clone(), number);
-                all.by_number.insert(
-                    number,
-                    Activity {
-                        name,
-                        participants: Vec::new(),
-                    },
-                );
-                number
-            }
-        };
+        let number = all.number_of(name);
         let activity = all.by_number.get_mut(&number).expect("indexed");
         if activity.position(member.key).is_some() {
             return Err(RelayError::InvalidRequest(
@@ -192,36 +271,21 @@ impl ActivityHub {
             return Err(RelayError::InvalidRequest("the activity is full".into()));
         }
         let participant = Participant {
-            member: member.clone(),
+            session_id: member.session_id.to_string(),
+            user: user_info(&member.identity),
+            place: Place::Local(member.clone()),
             lurking: lurk,
             view_state: rights.view_state,
             state: own,
         };
         if !lurk {
             let joined = participant.listed();
-            // Those who may not view state hear of the participant without it.
-            let stateless = ActivityParticipant {
-                state: Vec::new(),
-                ..joined.clone()
-            };
-            let viewers = RelayMessage::Activity(ActivityEvent::Joined {
-                activity: number,
-                participant: joined,
+            cluster::publish(&self.cluster, || PeerBody::ActivityJoined {
+                activity_type: activity.name.0.clone(),
+                activity_id: activity.name.1.clone(),
+                participant: joined.clone(),
             });
-            let others = RelayMessage::Activity(ActivityEvent::Joined {
-                activity: number,
-                participant: stateless,
-            });
-            let (viewers, others) = (
-                Bytes::from(encode_relay(&viewers)),
-                Bytes::from(encode_relay(&others)),
-            );
-            for p in &activity.participants {
-                let frame = if p.view_state { &viewers } else { &others };
-                if p.member.outbox.try_send(frame.clone()).is_err() {
-                    p.member.too_slow.notify_one();
-                }
-            }
+            activity.tell_joined(number, joined);
         }
         activity.participants.push(participant);
         let listed = activity
@@ -230,7 +294,7 @@ impl ActivityHub {
             .filter(|p| !p.lurking)
             .map(|p| {
                 let mut listed = p.listed();
-                if !rights.view_state && p.member.key != member.key {
+                if !rights.view_state && p.session_id != *member.session_id {
                     listed.state.clear();
                 }
                 listed
@@ -251,20 +315,18 @@ impl ActivityHub {
         };
         let gone = activity.participants.remove(at);
         if !gone.lurking {
-            activity.tell(
-                ActivityEvent::Left {
-                    activity: number,
-                    session_id: member.session_id.to_string(),
-                },
-                member.key,
-                false,
-            );
+            let left = ActivityEvent::Left {
+                activity: number,
+                session_id: member.session_id.to_string(),
+            };
+            cluster::publish(&self.cluster, || PeerBody::ActivityChanged {
+                activity_type: activity.name.0.clone(),
+                activity_id: activity.name.1.clone(),
+                event: left.clone(),
+            });
+            activity.tell(left, member.key, false);
         }
-        if activity.participants.is_empty() {
-            let name = activity.name.clone();
-            all.by_number.remove(&number);
-            all.by_name.remove(&name);
-        }
+        all.drop_if_empty(number);
         true
     }
 
@@ -339,8 +401,164 @@ impl ActivityHub {
             ));
         }
         let event = change(activity, at)?;
+        cluster::publish(&self.cluster, || PeerBody::ActivityChanged {
+            activity_type: activity.name.0.clone(),
+            activity_id: activity.name.1.clone(),
+            event: event.clone(),
+        });
         activity.tell(event, member.key, true);
         Ok(())
+    }
+
+    /// A session on relay `relay` joined an activity, listed.
+    pub fn remote_joined(
+        &self,
+        relay: u64,
+        activity_type: String,
+        activity_id: String,
+        joined: ActivityParticipant,
+    ) {
+        let mut all = self.inner.lock().expect("activities lock");
+        let number = all.number_of((activity_type, activity_id));
+        let activity = all.by_number.get_mut(&number).expect("indexed");
+        if activity
+            .participants
+            .iter()
+            .any(|p| p.session_id == joined.session_id)
+        {
+            return;
+        }
+        activity.tell_joined(number, joined.clone());
+        activity.participants.push(Participant {
+            session_id: joined.session_id,
+            user: joined.user,
+            place: Place::Remote(relay),
+            lurking: false,
+            view_state: false,
+            state: joined.state,
+        });
+    }
+
+    /// A session on another relay left an activity or changed its state there.
+    pub fn remote_changed(&self, activity_type: &str, activity_id: &str, event: ActivityEvent) {
+        let mut all = self.inner.lock().expect("activities lock");
+        let name = (activity_type.to_owned(), activity_id.to_owned());
+        let Some(&number) = all.by_name.get(&name) else {
+            return;
+        };
+        let activity = all.by_number.get_mut(&number).expect("indexed");
+        let (session_id, event) = match event {
+            ActivityEvent::Joined { .. } => return,
+            ActivityEvent::Left { session_id, .. } => (
+                session_id.clone(),
+                ActivityEvent::Left {
+                    activity: number,
+                    session_id,
+                },
+            ),
+            ActivityEvent::StateSet {
+                session_id, state, ..
+            } => (
+                session_id.clone(),
+                ActivityEvent::StateSet {
+                    activity: number,
+                    session_id,
+                    state,
+                },
+            ),
+            ActivityEvent::StateRemoved {
+                session_id, keys, ..
+            } => (
+                session_id.clone(),
+                ActivityEvent::StateRemoved {
+                    activity: number,
+                    session_id,
+                    keys,
+                },
+            ),
+            ActivityEvent::StateCleared { session_id, .. } => (
+                session_id.clone(),
+                ActivityEvent::StateCleared {
+                    activity: number,
+                    session_id,
+                },
+            ),
+        };
+        let Some(at) = activity
+            .participants
+            .iter()
+            .position(|p| p.session_id == session_id && p.local().is_none())
+        else {
+            return;
+        };
+        let participant = &mut activity.participants[at];
+        match &event {
+            ActivityEvent::Left { .. } => {
+                activity.participants.remove(at);
+                activity.tell(event, 0, false);
+            }
+            ActivityEvent::StateSet { state, .. } => {
+                merge_state(&mut participant.state, state.clone());
+                activity.tell(event, 0, true);
+            }
+            ActivityEvent::StateRemoved { keys, .. } => {
+                participant.state.retain(|(k, _)| !keys.contains(k));
+                activity.tell(event, 0, true);
+            }
+            _ => {
+                participant.state.clear();
+                activity.tell(event, 0, true);
+            }
+        }
+        all.drop_if_empty(number);
+    }
+
+    /// Drops every participant relay `relay` announced; the sessions here hear that they left.
+    pub fn peer_gone(&self, relay: u64) {
+        let mut all = self.inner.lock().expect("activities lock");
+        let numbers: Vec<ActivityHandle> = all.by_number.keys().copied().collect();
+        for number in numbers {
+            let activity = all.by_number.get_mut(&number).expect("indexed");
+            let gone: Vec<String> = activity
+                .participants
+                .iter()
+                .filter(|p| matches!(p.place, Place::Remote(r) if r == relay))
+                .map(|p| p.session_id.clone())
+                .collect();
+            activity
+                .participants
+                .retain(|p| !matches!(p.place, Place::Remote(r) if r == relay));
+            for session_id in gone {
+                activity.tell(
+                    ActivityEvent::Left {
+                        activity: number,
+                        session_id,
+                    },
+                    0,
+                    false,
+                );
+            }
+            all.drop_if_empty(number);
+        }
+    }
+
+    /// What the other relays need to know: every listed participant connected here.
+    pub fn announce(&self) -> Vec<PeerBody> {
+        let all = self.inner.lock().expect("activities lock");
+        all.by_number
+            .values()
+            .flat_map(|activity| {
+                activity
+                    .participants
+                    .iter()
+                    .filter(|p| !p.lurking && p.local().is_some())
+                    .map(|p| PeerBody::ActivityJoined {
+                        activity_type: activity.name.0.clone(),
+                        activity_id: activity.name.1.clone(),
+                        participant: p.listed(),
+                    })
+            })
+            .collect()
     }
 
     /// Applies new rights to `member` in activity `number` (whether it sees state from now on).

@@ -5,7 +5,7 @@
 //! restarts, sessions and devices.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tandem_core::protocol::{
@@ -13,6 +13,7 @@ use tandem_core::protocol::{
     Response, SortDirection,
 };
 
+use crate::cluster::{self, Cluster, PeerBody};
 use crate::error::RelayError;
 use crate::permissions::{grantee_of, split_grants, Identity};
 use crate::registry::Member;
@@ -36,6 +37,8 @@ pub const MAX_PAGE: u32 = 1_000;
 #[derive(Default)]
 pub struct ChatHub {
     inner: Mutex<Presence>,
+    /// The other relays, which push every event to their own sessions.
+    cluster: Option<Arc<Cluster>>,
 }
 
 #[derive(Default)]
@@ -47,6 +50,14 @@ struct Presence {
 }
 
 impl ChatHub {
+    /// A hub that has the relays of `cluster` (if any) push every event to their sessions too.
+    pub fn new(cluster: Option<Arc<Cluster>>) -> Self {
+        ChatHub {
+            cluster,
+            ..ChatHub::default()
+        }
+    }
+
     /// A session connected: events for its user reach it from now on.
     pub fn connected(&self, member: &Member) {
         let mut inner = self.inner.lock().expect("chat lock");
@@ -126,9 +137,29 @@ impl ChatHub {
             .collect()
     }
 
-    /// Pushes an event to every session of `users` and every session in the chat's room; a
-    /// session whose queue is full is too slow and is told so.
+    /// Pushes an event to every session of `users` and every session in the chat's room, on
+    /// this relay and on the others.
     fn deliver(&self, event: ChatEvent, users: &[String]) {
+        cluster::publish(&self.cluster, || PeerBody::ChatDelivered {
+            event: event.clone(),
+            users: users.to_vec(),
+        });
+        self.deliver_here(event, users);
+    }
+
+    /// Pushes an event another relay stored to the sessions here that it concerns.
+    pub fn deliver_from_peer(&self, event: ChatEvent, users: &[String]) {
+        let removed = matches!(event.body, ChatEventBody::Removed);
+        let chat = event.chat_id.clone();
+        self.deliver_here(event, users);
+        if removed {
+            self.forget(&chat);
+        }
+    }
+
+    /// Pushes an event to the sessions of `users` and the sessions in the chat's room that
+    /// are connected here; a session whose queue is full is too slow and is told so.
+    fn deliver_here(&self, event: ChatEvent, users: &[String]) {
         let chat = event.chat_id.clone();
         let frame = Bytes::from(encode_relay(&RelayMessage::Chat(event)));
         let inner = self.inner.lock().expect("chat lock");

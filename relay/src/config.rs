@@ -27,6 +27,9 @@ pub struct Config {
     /// Directory of the embedded store.
     #[arg(long, env = "TANDEM_DATA_DIR", default_value = "tandem-data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...); without it the embedded store in --data-dir is used.
+    #[arg(long, env = "TANDEM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Directory served at `/` (the demo, as scripts/build-www.sh builds it).
     #[arg(long, env = "TANDEM_WWW_DIR", default_value = "www/dist")]
     pub www_dir: PathBuf,

@@ -8,6 +8,7 @@
 pub mod activities;
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::JwtKeys;
+use crate::cluster::{Cluster, ClusterLink};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::permissions::Identity;
@@ -76,6 +78,8 @@ pub struct Relay {
     pub activities: activities::ActivityHub,
     /// Which sessions chat events go to: every session by user, and who is in which room.
     pub chat: chat::ChatHub,
+    /// The other relays on the same database, when there are any.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Relay {
@@ -156,13 +160,29 @@ pub async fn run(
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    run_with(listener, config, store, None, shutdown).await
+}
+
+/// [`run`], as one relay of a cluster when `cluster` is given: the relays share `store` (a
+/// PostgreSQL database) and tell each other, through `cluster`, what only they know.
+pub async fn run_with(
+    listener: TcpListener,
+    config: Config,
+    store: Arc<dyn Store>,
+    cluster: Option<ClusterLink>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let jwt = jwt_keys(&config)?;
     let metrics = Arc::new(Metrics::default());
     let settings = ModelSettings {
         idle_unload: Duration::from_secs(config.idle_unload_seconds.max(1)),
         snapshot_every: config.snapshot_every.max(1),
     };
-    let registry = Registry::new(store.clone(), settings, metrics.clone());
+    let (cluster, notices) = match cluster {
+        Some(link) => (Some(link.cluster), Some(link.notices)),
+        None => (None, None),
+    };
+    let registry = Registry::new(store.clone(), settings, metrics.clone(), cluster.clone());
     let (stop, stop_rx) = watch::channel(false);
     let (drained, drained_rx) = watch::channel(false);
     let relay = Arc::new(Relay {
@@ -176,10 +196,18 @@ pub async fn run(
         drained: drained_rx,
         permission_epochs: watch::channel(0).0,
         creating_collections: tokio::sync::Mutex::new(()),
-        presence: presence::PresenceHub::default(),
-        activities: activities::ActivityHub::default(),
-        chat: chat::ChatHub::default(),
+        presence: presence::PresenceHub::new(cluster.clone()),
+        activities: activities::ActivityHub::new(cluster.clone()),
+        chat: chat::ChatHub::new(cluster.clone()),
+        cluster: cluster.clone(),
     });
+    let peers = match (cluster, notices) {
+        (Some(cluster), Some(notices)) => {
+            tracing::info!(relay = format!("{:016x}", cluster.id), "joined the cluster");
+            Some(tokio::spawn(cluster::run(relay.clone(), cluster, notices)))
+        }
+        _ => None,
+    };
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "relay listening");
     let purger = tokio::spawn(purge_expired_tokens(relay.store.clone()));
     listener::serve(listener, relay.clone(), shutdown).await;
@@ -193,6 +221,10 @@ pub async fn run(
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(peers) = peers {
+        // It says goodbye to the other relays once shutdown began.
+        let _ = tokio::time::timeout(Duration::from_secs(2), peers).await;
     }
     tracing::info!("relay stopped");
     Ok(())

@@ -1,12 +1,16 @@
-//! `tandem-relay`: parses the configuration, opens the embedded store, serves until SIGTERM or
-//! SIGINT, then shuts down gracefully.
+//! `tandem-relay`: parses the configuration, opens the store (PostgreSQL with --database-url,
+//! where it joins the other relays on that database, else the embedded one), serves until
+//! SIGTERM or SIGINT, then shuts down gracefully.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use tandem_relay::cluster::Cluster;
 use tandem_relay::config::{Config, LogFormat};
+use tandem_relay::store::postgres::PostgresStore;
 use tandem_relay::store::sqlite::SqliteStore;
+use tandem_relay::store::Store;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,12 +24,32 @@ async fn main() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init(),
     }
-    let store = SqliteStore::open(&config.data_dir)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    // The URL may hold a password: it is never logged.
+    let (store, cluster): (Arc<dyn Store>, _) =
+        match &config.database_url {
+            Some(url) => (
+                Arc::new(
+                    PostgresStore::connect(url)
+                        .await
+                        .context("connecting to the PostgreSQL database")?,
+                ),
+                Some(
+                    Cluster::connect(url)
+                        .await
+                        .context("listening to the other relays on the database")?,
+                ),
+            ),
+            None => (
+                Arc::new(SqliteStore::open(&config.data_dir).with_context(|| {
+                    format!("opening the store in {}", config.data_dir.display())
+                })?),
+                None,
+            ),
+        };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tandem_relay::run(listener, config, Arc::new(store), shutdown_signal()).await?;
+    tandem_relay::run_with(listener, config, store, cluster, shutdown_signal()).await?;
     Ok(())
 }
 

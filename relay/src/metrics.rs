@@ -101,6 +101,10 @@ pub struct Metrics {
     pub rate_limited: Counter,
     /// Frames refused as malformed, oversized or too deep.
     pub bad_frames: Counter,
+    /// Batches sequenced again because another relay stored operations of the model first.
+    pub version_conflicts: Counter,
+    /// Operations other relays stored, read and passed on to sessions here.
+    pub ops_from_peers: Counter,
 }
 
 impl Default for Metrics {
@@ -115,6 +119,8 @@ impl Default for Metrics {
             store_latency: Histogram::default(),
             rate_limited: Counter::default(),
             bad_frames: Counter::default(),
+            version_conflicts: Counter::default(),
+            ops_from_peers: Counter::default(),
         }
     }
 }
@@ -173,6 +179,18 @@ impl Metrics {
             "tandem_bad_frames_total",
             "Frames refused as malformed, oversized or too deep.",
             self.bad_frames.get(),
+        );
+        counter(
+            &mut out,
+            "tandem_version_conflicts_total",
+            "Batches sequenced again because another relay stored operations of the model first.",
+            self.version_conflicts.get(),
+        );
+        counter(
+            &mut out,
+            "tandem_ops_from_peers_total",
+            "Operations other relays stored, read and passed on to sessions here.",
+            self.ops_from_peers.get(),
         );
         self.commit_latency.render(
             &mut out,

@@ -3,16 +3,19 @@
 //! sessions that follow them.
 //!
 //! Presence lives in memory: a relay that restarts has no sessions, so nobody is available and
-//! there is no state to keep. A user's state is cleared when their last session goes.
+//! there is no state to keep. A user's state is cleared when their last session goes. Relays in
+//! a cluster tell each other which sessions each user has and every state change, so a user
+//! is available while they have a session on any relay.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tandem_core::protocol::{
     encode_relay, PresenceEvent, RelayMessage, StateEntries, UserPresence,
 };
 
+use crate::cluster::{self, Cluster, PeerBody};
 use crate::error::RelayError;
 use crate::registry::Member;
 
@@ -28,8 +31,11 @@ pub const MAX_FOLLOWED: usize = 10_000;
 /// One user as presence sees them.
 #[derive(Default)]
 struct UserEntry {
-    /// The connected sessions (their keys): the user is available while there is one.
+    /// The connected sessions (their keys): the user is available while there is one here or
+    /// on another relay.
     sessions: HashSet<u64>,
+    /// The user's sessions on other relays, as (relay, session key).
+    remote: HashSet<(u64, u64)>,
     /// The published state, in the order keys were first set.
     state: StateEntries,
     /// The sessions following this user, by key.
@@ -38,14 +44,35 @@ struct UserEntry {
 
 impl UserEntry {
     fn is_unused(&self) -> bool {
-        self.sessions.is_empty() && self.followers.is_empty()
+        !self.available() && self.followers.is_empty()
+    }
+
+    fn available(&self) -> bool {
+        !self.sessions.is_empty() || !self.remote.is_empty()
     }
 
     fn snapshot(&self, user_id: &str) -> UserPresence {
         UserPresence {
             user_id: user_id.to_owned(),
-            available: !self.sessions.is_empty(),
+            available: self.available(),
             state: self.state.clone(),
+        }
+    }
+
+    /// Tells followers that the user became available or unavailable, if `was` differs from
+    /// now; an unavailable user's state is cleared.
+    fn availability_changed(&mut self, user_id: &str, was: bool) {
+        match (was, self.available()) {
+            (false, true) => self.tell_followers(PresenceEvent::Available {
+                user_id: user_id.to_owned(),
+            }),
+            (true, false) => {
+                self.state.clear();
+                self.tell_followers(PresenceEvent::Unavailable {
+                    user_id: user_id.to_owned(),
+                });
+            }
+            _ => {}
         }
     }
 
@@ -67,6 +94,8 @@ impl UserEntry {
 /// Every user's presence on this relay, and who follows whom.
 #[derive(Default)]
 pub struct PresenceHub {
+    /// The other relays, told of every change here.
+    cluster: Option<Arc<Cluster>>,
     /// Users with a connected session or a follower.
     users: Mutex<HashMap<String, UserEntry>>,
     /// The users each session follows, by session key (to stop following when it goes).
@@ -74,16 +103,27 @@ pub struct PresenceHub {
 }
 
 impl PresenceHub {
+    /// A hub that tells the relays of `cluster` (if any) of every change.
+    pub fn new(cluster: Option<Arc<Cluster>>) -> Self {
+        PresenceHub {
+            cluster,
+            ..PresenceHub::default()
+        }
+    }
+
     /// A session of `member`'s user connected; the user becomes available with their first.
     pub fn connected(&self, member: &Member) {
         let user_id = &member.identity.user_id;
         let mut users = self.users.lock().expect("presence lock");
         let entry = users.entry(user_id.clone()).or_default();
-        if entry.sessions.insert(member.key) && entry.sessions.len() == 1 {
-            entry.tell_followers(PresenceEvent::Available {
-                user_id: user_id.clone(),
-            });
-        }
+        let was = entry.available();
+        entry.sessions.insert(member.key);
+        entry.availability_changed(user_id, was);
+        cluster::publish(&self.cluster, || PeerBody::UserSession {
+            user_id: user_id.clone(),
+            key: member.key,
+            up: true,
+        });
     }
 
     /// A session went (closed, cut or timed out): it stops following anyone, and its user
@@ -105,18 +145,92 @@ impl PresenceHub {
             }
         }
         let user_id = &member.identity.user_id;
+        cluster::publish(&self.cluster, || PeerBody::UserSession {
+            user_id: user_id.clone(),
+            key: member.key,
+            up: false,
+        });
         let Some(entry) = users.get_mut(user_id) else {
             return;
         };
-        if entry.sessions.remove(&member.key) && entry.sessions.is_empty() {
-            entry.state.clear();
-            entry.tell_followers(PresenceEvent::Unavailable {
-                user_id: user_id.clone(),
-            });
-        }
+        let was = entry.available();
+        entry.sessions.remove(&member.key);
+        entry.availability_changed(user_id, was);
         if entry.is_unused() {
             users.remove(user_id);
         }
+    }
+
+    /// A session of `user_id` on relay `relay` connected (`up`) or went.
+    pub fn remote_session(&self, relay: u64, user_id: &str, key: u64, up: bool) {
+        let mut users = self.users.lock().expect("presence lock");
+        let entry = users.entry(user_id.to_owned()).or_default();
+        let was = entry.available();
+        if up {
+            entry.remote.insert((relay, key));
+        } else {
+            entry.remote.remove(&(relay, key));
+        }
+        entry.availability_changed(user_id, was);
+        if entry.is_unused() {
+            users.remove(user_id);
+        }
+    }
+
+    /// A user's state changed through another relay (checked there).
+    pub fn remote_state(&self, event: PresenceEvent) {
+        let mut users = self.users.lock().expect("presence lock");
+        let user_id = match &event {
+            PresenceEvent::StateSet { user_id, .. }
+            | PresenceEvent::StateRemoved { user_id, .. }
+            | PresenceEvent::StateCleared { user_id } => user_id,
+            PresenceEvent::Available { .. } | PresenceEvent::Unavailable { .. } => return,
+        };
+        let Some(entry) = users.get_mut(user_id) else {
+            return;
+        };
+        match &event {
+            PresenceEvent::StateSet { state, .. } => merge_state(&mut entry.state, state.clone()),
+            PresenceEvent::StateRemoved { keys, .. } => {
+                entry.state.retain(|(k, _)| !keys.contains(k))
+            }
+            _ => entry.state.clear(),
+        }
+        entry.tell_followers(event);
+    }
+
+    /// Drops every session relay `relay` announced.
+    pub fn peer_gone(&self, relay: u64) {
+        let mut users = self.users.lock().expect("presence lock");
+        for (user_id, entry) in users.iter_mut() {
+            let was = entry.available();
+            entry.remote.retain(|(r, _)| *r != relay);
+            entry.availability_changed(user_id, was);
+        }
+        users.retain(|_, entry| !entry.is_unused());
+    }
+
+    /// What the other relays need to know of this one's users: their sessions here, and the
+    /// states of those with one.
+    pub fn announce(&self) -> Vec<PeerBody> {
+        let users = self.users.lock().expect("presence lock");
+        let mut news = Vec::new();
+        for (user_id, entry) in users.iter() {
+            for key in &entry.sessions {
+                news.push(PeerBody::UserSession {
+                    user_id: user_id.clone(),
+                    key: *key,
+                    up: true,
+                });
+            }
+            if !entry.sessions.is_empty() && !entry.state.is_empty() {
+                news.push(PeerBody::UserState(PresenceEvent::StateSet {
+                    user_id: user_id.clone(),
+                    state: entry.state.clone(),
+                }));
+            }
+        }
+        news
     }
 
     /// The current presence of each of `user_ids` (unknown ones are simply unavailable).
@@ -192,10 +306,12 @@ impl PresenceHub {
         merge_state(&mut state, entries.clone());
         check_state(&state)?;
         entry.state = state;
-        entry.tell_followers(PresenceEvent::StateSet {
+        let event = PresenceEvent::StateSet {
             user_id: user_id.clone(),
             state: entries,
-        });
+        };
+        cluster::publish(&self.cluster, || PeerBody::UserState(event.clone()));
+        entry.tell_followers(event);
         Ok(())
     }
 
@@ -205,10 +321,12 @@ impl PresenceHub {
         let mut users = self.users.lock().expect("presence lock");
         if let Some(entry) = users.get_mut(user_id) {
             entry.state.retain(|(k, _)| !keys.contains(k));
-            entry.tell_followers(PresenceEvent::StateRemoved {
+            let event = PresenceEvent::StateRemoved {
                 user_id: user_id.clone(),
                 keys,
-            });
+            };
+            cluster::publish(&self.cluster, || PeerBody::UserState(event.clone()));
+            entry.tell_followers(event);
         }
     }
 
@@ -218,9 +336,11 @@ impl PresenceHub {
         let mut users = self.users.lock().expect("presence lock");
         if let Some(entry) = users.get_mut(user_id) {
             entry.state.clear();
-            entry.tell_followers(PresenceEvent::StateCleared {
+            let event = PresenceEvent::StateCleared {
                 user_id: user_id.clone(),
-            });
+            };
+            cluster::publish(&self.cluster, || PeerBody::UserState(event.clone()));
+            entry.tell_followers(event);
         }
     }
 }

@@ -21,10 +21,11 @@ use tandem_core::server::{Accepted, Sequencer};
 use tandem_core::{Model, Op, ReferenceKey, ReferenceValue};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::cluster::{self, Cluster, PeerBody};
 use crate::error::RelayError;
 use crate::metrics::Metrics;
 use crate::permissions::Identity;
-use crate::store::{ModelMeta, Store, StoredOp};
+use crate::store::{ModelMeta, Store, StoreError, StoredOp};
 use crate::time::now_ms;
 
 /// Frames queued for one session's socket.
@@ -120,6 +121,18 @@ pub enum Command {
     Delete {
         reply: oneshot::Sender<Result<(), RelayError>>,
     },
+    /// Another relay stored operations up to `version` (`u64::MAX`: maybe, read what there is):
+    /// read them, apply them and pass them on.
+    CatchUp { version: u64 },
+    /// Another relay deleted the model.
+    Deleted,
+    /// News about the model from relay `from`: a session that opened or closed it, or moved a
+    /// reference.
+    Peer { from: u64, body: PeerBody },
+    /// Another relay asks who has the model open here, with their references.
+    Announce,
+    /// Relay `relay` is gone: its sessions are no longer collaborators.
+    PeerGone { relay: u64 },
     /// Finishes what is queued, then stops (shutdown).
     Drain { reply: oneshot::Sender<()> },
 }
@@ -143,17 +156,26 @@ pub struct Registry {
     store: Arc<dyn Store>,
     settings: ModelSettings,
     metrics: Arc<Metrics>,
+    /// Set when other relays share the store: they are told about, and tell about, what is
+    /// only in memory.
+    cluster: Option<Arc<Cluster>>,
     models: Mutex<HashMap<String, Entry>>,
     next_handle: AtomicU32,
 }
 
 impl Registry {
     /// An empty registry.
-    pub fn new(store: Arc<dyn Store>, settings: ModelSettings, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: ModelSettings,
+        metrics: Arc<Metrics>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Arc<Self> {
         Arc::new(Registry {
             store,
             settings,
             metrics,
+            cluster,
             models: Mutex::new(HashMap::new()),
             next_handle: AtomicU32::new(1),
         })
@@ -186,8 +208,40 @@ impl Registry {
             },
         );
         self.metrics.open_models.inc();
+        cluster::publish(&self.cluster, || PeerBody::ModelLoaded {
+            model: id.to_owned(),
+        });
         tokio::spawn(task.run(rx));
         Ok((handle, tx))
+    }
+
+    /// Sends a command to model `id` if it is in memory (news from other relays about models
+    /// nobody here has open is not needed: loading reads what is stored). Never waits for a
+    /// busy model: a full queue gets the command from a task of its own.
+    pub async fn notify(&self, id: &str, command: impl FnOnce() -> Command) {
+        let tx = match self.models.lock().await.get(id) {
+            Some(entry) => entry.tx.clone(),
+            None => return,
+        };
+        if let Err(mpsc::error::TrySendError::Full(command)) = tx.try_send(command()) {
+            tokio::spawn(async move { tx.send(command).await });
+        }
+    }
+
+    /// Sends a command to every model in memory.
+    pub async fn notify_all(&self, command: impl Fn() -> Command) {
+        let all: Vec<_> = self
+            .models
+            .lock()
+            .await
+            .values()
+            .map(|e| e.tx.clone())
+            .collect();
+        for tx in all {
+            if let Err(mpsc::error::TrySendError::Full(command)) = tx.try_send(command()) {
+                tokio::spawn(async move { tx.send(command).await });
+            }
+        }
     }
 
     /// Sends a command to model `id`, loading it if needed.
@@ -224,6 +278,20 @@ impl Registry {
     }
 }
 
+/// One pass of sequencing a batch: what to store, and what to tell whom.
+struct Pass {
+    /// When it was sequenced.
+    now: i64,
+    /// The operations to store, in order.
+    stored: Vec<StoredOp>,
+    /// When each of them arrived, for the commit latency.
+    received: Vec<Instant>,
+    /// Resent operations to acknowledge again: session, sequence number, version.
+    acks: Vec<(u64, u64, u64)>,
+    /// Refused operations: session, sequence number, why.
+    rejections: Vec<(u64, u64, ErrorCode, String)>,
+}
+
 /// One model's state, owned by its task.
 struct ModelTask {
     registry: Arc<Registry>,
@@ -231,6 +299,8 @@ struct ModelTask {
     handle: u32,
     sequencer: Sequencer,
     members: HashMap<u64, Member>,
+    /// Sessions on other relays that have the model open, by session id, with their relay.
+    remote: HashMap<String, (u64, Collaborator)>,
     last_snapshot: u64,
 }
 
@@ -271,6 +341,7 @@ impl ModelTask {
             handle,
             sequencer,
             members: HashMap::new(),
+            remote: HashMap::new(),
             last_snapshot: snapshot_version,
         })
     }
@@ -343,6 +414,10 @@ impl ModelTask {
                 } => {
                     let outbox = member.outbox.clone();
                     let key = member.key;
+                    if known_version.is_some_and(|v| v > self.sequencer.version()) {
+                        // Seen on another relay, not yet here.
+                        self.catch_up(u64::MAX).await;
+                    }
                     let result = match self.open(member, known_version).await {
                         Ok(mut opened) => {
                             opened.created = created;
@@ -388,6 +463,28 @@ impl ModelTask {
                     let _ = reply.send(result.map(drop).map_err(RelayError::from));
                     return;
                 }
+                Command::CatchUp { version } => self.catch_up(version).await,
+                Command::Deleted => {
+                    let frame = frame(&RelayMessage::ModelDeleted { model: self.handle });
+                    for member in self.members.values() {
+                        member.send(&frame);
+                    }
+                    self.registry.forget(&self.meta.id, self.handle).await;
+                    return;
+                }
+                Command::Peer { from, body } => self.peer_news(from, body).await,
+                Command::Announce => self.announce(),
+                Command::PeerGone { relay } => {
+                    let gone: Vec<String> = self
+                        .remote
+                        .iter()
+                        .filter(|(_, (r, _))| *r == relay)
+                        .map(|(session, _)| session.clone())
+                        .collect();
+                    for session in gone {
+                        self.remote_closed(&session);
+                    }
+                }
                 Command::Drain { reply } => {
                     // Everything sent before the drain has been handled (the channel is FIFO).
                     while let Ok(command) = rx.try_recv() {
@@ -415,22 +512,192 @@ impl ModelTask {
     /// Sequences a batch of submissions, stores the result durably in one call, then
     /// broadcasts it (the submitters' acknowledgement) or, if storage failed, rejects it and
     /// reloads the model from storage.
+    ///
+    /// With other relays on the same store, this relay sequences optimistically: if another
+    /// relay stored operations of the model first (a version conflict), the batch is taken
+    /// back and sequenced again after them while this relay holds the model exclusively in
+    /// the store, so the second attempt cannot lose.
     async fn sequence(&mut self, batch: Vec<(u64, u64, u64, Vec<Op>, Instant)>) {
+        if batch.iter().any(|b| b.2 > self.sequencer.version()) {
+            // Made on operations another relay stored that this one has not read yet.
+            self.catch_up(u64::MAX).await;
+        }
+        let checkpoint = self
+            .registry
+            .cluster
+            .is_some()
+            .then(|| self.sequencer.checkpoint());
+        let pass = self.sequence_pass(&batch);
+        if pass.stored.is_empty() {
+            self.sequencer.release();
+            self.finish(pass);
+            return;
+        }
+        let started = Instant::now();
+        let result = self
+            .registry
+            .store
+            .append_ops(&self.meta.id, &pass.stored)
+            .await;
+        self.registry
+            .metrics
+            .store_latency
+            .observe(started.elapsed());
+        match (result, checkpoint) {
+            (Ok(()), _) => {
+                self.sequencer.release();
+                self.committed(pass);
+            }
+            (Err(StoreError::VersionConflict { .. }), Some(checkpoint)) => {
+                self.registry.metrics.version_conflicts.add(1);
+                if let Err(e) = self.sequencer.rollback(checkpoint) {
+                    tracing::error!(model = %self.meta.id, error = %e, "taking a batch back failed");
+                    self.failed(pass).await;
+                    return;
+                }
+                self.sequence_exclusively(&batch).await;
+            }
+            (Err(e), _) => {
+                tracing::error!(model = %self.meta.id, error = %e, "storing operations failed; reloading the model");
+                self.sequencer.release();
+                self.failed(pass).await;
+            }
+        }
+        self.sequencer
+            .forget_history_before(self.sequencer.version().saturating_sub(HISTORY_IN_MEMORY));
+        self.snapshot_if_due(self.registry.settings.snapshot_every)
+            .await;
+    }
+
+    /// Sequences a batch again after losing a race for the model: the store hands over what
+    /// other relays stored meanwhile and appends the batch after it, holding off other
+    /// writers until it is done.
+    async fn sequence_exclusively(&mut self, batch: &[(u64, u64, u64, Vec<Op>, Instant)]) {
+        let store = self.registry.store.clone();
+        let id = self.meta.id.clone();
+        let known = self.sequencer.version();
+        let mut missed: Vec<StoredOp> = Vec::new();
+        let mut pass: Option<Pass> = None;
+        let mut broken = None;
+        let result = store
+            .append_ops_exclusive(&id, known, &mut |others| {
+                for stored in &others {
+                    let sequenced = tandem_core::server::Sequenced {
+                        version: stored.version,
+                        origin: stored.origin,
+                        seq: stored.seq,
+                        op: stored.op.clone(),
+                    };
+                    if let Err(e) = self.sequencer.apply_external(sequenced) {
+                        broken = Some(e);
+                        return Vec::new();
+                    }
+                }
+                missed = others;
+                let this = self.sequence_pass(batch);
+                let stored = this.stored.clone();
+                pass = Some(this);
+                stored
+            })
+            .await;
+        if !missed.is_empty() {
+            self.passed_on(missed);
+        }
+        match (result, pass, broken) {
+            (Ok(()), Some(pass), None) => self.committed(pass),
+            (result, pass, broken) => {
+                tracing::error!(model = %self.meta.id, result = ?result.err(), broken = ?broken, "storing operations after another relay's failed; reloading the model");
+                match pass {
+                    Some(pass) => self.failed(pass).await,
+                    None => self.reload().await,
+                }
+            }
+        }
+    }
+
+    /// A pass was stored: its operations go to every session (the submitters' acknowledgement).
+    fn committed(&mut self, mut pass: Pass) {
+        let done = Instant::now();
+        for at in &pass.received {
+            self.registry.metrics.commit_latency.observe(done - *at);
+        }
+        self.registry.metrics.ops.add(pass.stored.len() as u64);
+        self.meta.version = self.sequencer.version();
+        self.meta.modified_ms = pass.now;
+        let ops = std::mem::take(&mut pass.stored)
+            .into_iter()
+            .map(historic)
+            .collect();
+        self.broadcast(
+            &frame(&RelayMessage::RemoteOps {
+                model: self.handle,
+                ops,
+            }),
+            None,
+        );
+        self.finish(pass);
+    }
+
+    /// A pass could not be stored: its operations are refused, and the model is reloaded.
+    async fn failed(&mut self, mut pass: Pass) {
+        for op in &pass.stored {
+            let key = self
+                .members
+                .iter()
+                .find(|(_, m)| m.origin == op.origin)
+                .map(|(k, _)| *k);
+            if let Some(key) = key {
+                pass.rejections.push((
+                    key,
+                    op.seq,
+                    ErrorCode::Internal,
+                    "the operation could not be stored".into(),
+                ));
+            }
+        }
+        self.reload().await;
+        self.finish(pass);
+    }
+
+    /// Operations other relays stored, applied here: they go to every session here.
+    fn passed_on(&mut self, ops: Vec<StoredOp>) {
+        self.meta.version = self.sequencer.version();
+        if let Some(last) = ops.last() {
+            self.meta.modified_ms = last.timestamp_ms;
+        }
+        self.registry.metrics.ops_from_peers.add(ops.len() as u64);
+        let ops = ops.into_iter().map(historic).collect();
+        self.broadcast(
+            &frame(&RelayMessage::RemoteOps {
+                model: self.handle,
+                ops,
+            }),
+            None,
+        );
+    }
+
+    /// Sequences every submission of a batch in memory: what to store, and what to tell
+    /// whom once it is stored (or once storing failed).
+    fn sequence_pass(&mut self, batch: &[(u64, u64, u64, Vec<Op>, Instant)]) -> Pass {
         let now = now_ms();
-        let mut stored: Vec<StoredOp> = Vec::new();
-        let mut received: Vec<Instant> = Vec::new();
-        let mut rejections: Vec<(u64, u64, ErrorCode, String)> = Vec::new();
+        let mut pass = Pass {
+            now,
+            stored: Vec::new(),
+            received: Vec::new(),
+            acks: Vec::new(),
+            rejections: Vec::new(),
+        };
         for (key, first_seq, context_version, ops, at) in batch {
-            let Some(member) = self.members.get(&key) else {
+            let Some(member) = self.members.get(key) else {
                 continue;
             };
             let mut refused = false;
-            for (i, op) in ops.into_iter().enumerate() {
+            for (i, op) in ops.iter().enumerate() {
                 let seq = first_seq + i as u64;
                 if refused {
                     // Later operations were made on top of the refused one.
-                    rejections.push((
-                        key,
+                    pass.rejections.push((
+                        *key,
                         seq,
                         ErrorCode::InvalidOperation,
                         "an earlier operation of this batch was refused".into(),
@@ -439,10 +706,10 @@ impl ModelTask {
                 }
                 match self
                     .sequencer
-                    .submit(member.origin, seq, context_version, op)
+                    .submit(member.origin, seq, *context_version, op.clone())
                 {
                     Ok(Accepted::Sequenced(done)) => {
-                        stored.push(StoredOp {
+                        pass.stored.push(StoredOp {
                             version: done.version,
                             origin: done.origin,
                             seq: done.seq,
@@ -451,72 +718,35 @@ impl ModelTask {
                             timestamp_ms: now,
                             op: done.op,
                         });
-                        received.push(at);
+                        pass.received.push(*at);
                     }
                     Ok(Accepted::Duplicate { version }) => {
-                        let ack = RelayMessage::OpAck {
-                            model: self.handle,
-                            seq,
-                            version: version.unwrap_or(0),
-                            timestamp_ms: now,
-                        };
-                        member.send(&frame(&ack));
+                        pass.acks.push((*key, seq, version.unwrap_or(0)));
                     }
                     Err(e) => {
                         let e = RelayError::from(e);
-                        rejections.push((key, seq, e.code(), e.to_string()));
+                        pass.rejections.push((*key, seq, e.code(), e.to_string()));
                         refused = true;
                     }
                 }
             }
         }
-        if !stored.is_empty() {
-            let started = Instant::now();
-            let result = self.registry.store.append_ops(&self.meta.id, &stored).await;
-            self.registry
-                .metrics
-                .store_latency
-                .observe(started.elapsed());
-            match result {
-                Ok(()) => {
-                    let done = Instant::now();
-                    for at in &received {
-                        self.registry.metrics.commit_latency.observe(done - *at);
-                    }
-                    self.registry.metrics.ops.add(stored.len() as u64);
-                    self.meta.version = self.sequencer.version();
-                    self.meta.modified_ms = now;
-                    let ops = stored.into_iter().map(historic).collect();
-                    self.broadcast(
-                        &frame(&RelayMessage::RemoteOps {
-                            model: self.handle,
-                            ops,
-                        }),
-                        None,
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(model = %self.meta.id, error = %e, "storing operations failed; reloading the model");
-                    for op in &stored {
-                        let key = self
-                            .members
-                            .iter()
-                            .find(|(_, m)| m.origin == op.origin)
-                            .map(|(k, _)| *k);
-                        if let Some(key) = key {
-                            rejections.push((
-                                key,
-                                op.seq,
-                                ErrorCode::Internal,
-                                "the operation could not be stored".into(),
-                            ));
-                        }
-                    }
-                    self.reload().await;
-                }
+        pass
+    }
+
+    /// Tells submitters of resent operations and of refused ones.
+    fn finish(&self, pass: Pass) {
+        for (key, seq, version) in pass.acks {
+            if let Some(member) = self.members.get(&key) {
+                member.send(&frame(&RelayMessage::OpAck {
+                    model: self.handle,
+                    seq,
+                    version,
+                    timestamp_ms: pass.now,
+                }));
             }
         }
-        for (key, seq, code, message) in rejections {
+        for (key, seq, code, message) in pass.rejections {
             if let Some(member) = self.members.get(&key) {
                 member.send(&frame(&RelayMessage::OpRejected {
                     model: self.handle,
@@ -526,21 +756,71 @@ impl ModelTask {
                 }));
             }
         }
-        self.sequencer
-            .forget_history_before(self.sequencer.version().saturating_sub(HISTORY_IN_MEMORY));
-        self.snapshot_if_due(self.registry.settings.snapshot_every)
-            .await;
     }
 
-    /// Replaces the in-memory state by what storage holds (after a failed commit).
+    /// Reads the operations other relays stored after this relay's version (up to `version`),
+    /// applies them, and passes them on to the sessions here.
+    async fn catch_up(&mut self, version: u64) {
+        while self.sequencer.version() < version {
+            let after = self.sequencer.version();
+            let page = match self
+                .registry
+                .store
+                .ops(&self.meta.id, after, version, RESYNC_CHUNK)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(model = %self.meta.id, error = %e, "reading other relays' operations failed");
+                    return;
+                }
+            };
+            if page.is_empty() {
+                break;
+            }
+            for stored in &page {
+                let sequenced = tandem_core::server::Sequenced {
+                    version: stored.version,
+                    origin: stored.origin,
+                    seq: stored.seq,
+                    op: stored.op.clone(),
+                };
+                if let Err(e) = self.sequencer.apply_external(sequenced) {
+                    tracing::error!(model = %self.meta.id, error = %e, "another relay's operation does not apply; reloading the model");
+                    self.reload().await;
+                    return;
+                }
+            }
+            self.passed_on(page);
+        }
+    }
+
+    /// Replaces the in-memory state by what storage holds (after a failed commit). Operations
+    /// stored meanwhile by other relays go to the sessions here, which would otherwise miss
+    /// them.
     async fn reload(&mut self) {
         let meta = match self.registry.store.model(&self.meta.id).await {
             Ok(Some(meta)) => meta,
             _ => return,
         };
+        let known = self.meta.version;
         if let Ok(task) = ModelTask::load(self.registry.clone(), meta, self.handle).await {
             self.sequencer = task.sequencer;
             self.meta = task.meta;
+            if self.meta.version > known {
+                match self.ops_since(known, self.meta.version).await {
+                    Ok(ops) => self.broadcast(
+                        &frame(&RelayMessage::RemoteOps {
+                            model: self.handle,
+                            ops,
+                        }),
+                        None,
+                    ),
+                    Err(e) => {
+                        tracing::error!(model = %self.meta.id, error = %e, "reading operations after a reload failed");
+                    }
+                }
+            }
         }
     }
 
@@ -611,6 +891,7 @@ impl ModelTask {
                 session_id: m.session_id.to_string(),
                 user: m.user_info(),
             })
+            .chain(self.remote.values().map(|(_, c)| c.clone()))
             .collect();
         let references = self
             .sequencer
@@ -633,6 +914,13 @@ impl ModelTask {
             // Reopened by the same session: its old references go.
             self.sequencer.remove_session(&previous.session_id);
         }
+        if let RelayMessage::CollaboratorOpened { collaborator, .. } = &announce {
+            cluster::publish(&self.registry.cluster, || PeerBody::ModelMember {
+                model: self.meta.id.clone(),
+                collaborator: collaborator.clone(),
+                open: true,
+            });
+        }
         self.broadcast(&frame(&announce), Some(key));
         Ok(OpenedModel {
             model: self.handle,
@@ -653,11 +941,146 @@ impl ModelTask {
             return;
         };
         self.sequencer.remove_session(&member.session_id);
+        cluster::publish(&self.registry.cluster, || PeerBody::ModelMember {
+            model: self.meta.id.clone(),
+            collaborator: Collaborator {
+                session_id: member.session_id.to_string(),
+                user: member.user_info(),
+            },
+            open: false,
+        });
         let gone = RelayMessage::CollaboratorClosed {
             model: self.handle,
             session_id: member.session_id.to_string(),
         };
         self.broadcast(&frame(&gone), None);
+    }
+
+    /// A session on another relay closed the model (or its relay went).
+    fn remote_closed(&mut self, session_id: &str) {
+        if self.remote.remove(session_id).is_none() {
+            return;
+        }
+        self.sequencer.remove_session(session_id);
+        let gone = RelayMessage::CollaboratorClosed {
+            model: self.handle,
+            session_id: session_id.to_owned(),
+        };
+        self.broadcast(&frame(&gone), None);
+    }
+
+    /// Acts on another relay's news about this model.
+    async fn peer_news(&mut self, from: u64, body: PeerBody) {
+        match body {
+            PeerBody::ModelMember {
+                collaborator,
+                open: true,
+                ..
+            } => {
+                let session_id = collaborator.session_id.clone();
+                let known = self
+                    .remote
+                    .insert(session_id, (from, collaborator.clone()))
+                    .is_some();
+                if !known {
+                    let opened = RelayMessage::CollaboratorOpened {
+                        model: self.handle,
+                        collaborator,
+                    };
+                    self.broadcast(&frame(&opened), None);
+                }
+            }
+            PeerBody::ModelMember {
+                collaborator,
+                open: false,
+                ..
+            } => self.remote_closed(&collaborator.session_id),
+            PeerBody::ModelReference {
+                session_id,
+                key,
+                value,
+                cleared,
+                version,
+                ..
+            } => {
+                if !self.remote.contains_key(&session_id) {
+                    return;
+                }
+                if version > self.sequencer.version() {
+                    self.catch_up(version).await;
+                }
+                let now = self.sequencer.version();
+                let event = match value {
+                    Some(value) => {
+                        match self.sequencer.set_external_reference(
+                            &session_id,
+                            key.clone(),
+                            value,
+                            version,
+                        ) {
+                            Some(value) => RemoteReference::Set {
+                                model: self.handle,
+                                session_id,
+                                key,
+                                value,
+                                version: now,
+                            },
+                            None => return,
+                        }
+                    }
+                    None => {
+                        self.sequencer.unset_reference(&session_id, &key);
+                        if cleared {
+                            RemoteReference::Cleared {
+                                model: self.handle,
+                                session_id,
+                                key,
+                                version: now,
+                            }
+                        } else {
+                            RemoteReference::Unshared {
+                                model: self.handle,
+                                session_id,
+                                key,
+                                version: now,
+                            }
+                        }
+                    }
+                };
+                self.broadcast(&frame(&RelayMessage::RemoteReference(event)), None);
+            }
+            _ => {}
+        }
+    }
+
+    /// Tells the other relays who has the model open here, with their references.
+    fn announce(&self) {
+        let Some(cluster) = &self.registry.cluster else {
+            return;
+        };
+        for member in self.members.values() {
+            cluster.publish(PeerBody::ModelMember {
+                model: self.meta.id.clone(),
+                collaborator: Collaborator {
+                    session_id: member.session_id.to_string(),
+                    user: member.user_info(),
+                },
+                open: true,
+            });
+        }
+        let version = self.sequencer.version();
+        for (session, key, value) in self.sequencer.references() {
+            if self.members.values().any(|m| &*m.session_id == session) {
+                cluster.publish(PeerBody::ModelReference {
+                    model: self.meta.id.clone(),
+                    session_id: session.to_owned(),
+                    key: key.clone(),
+                    value: Some(value.clone()),
+                    cleared: false,
+                    version,
+                });
+            }
+        }
     }
 
     fn reference(
@@ -721,6 +1144,36 @@ impl ModelTask {
                 }
             }
         };
+        cluster::publish(&self.registry.cluster, || {
+            let (session_id, key, value, cleared) = match &event {
+                RemoteReference::Set {
+                    session_id,
+                    key,
+                    value,
+                    ..
+                }
+                | RemoteReference::Shared {
+                    session_id,
+                    key,
+                    value,
+                    ..
+                } => (session_id, key, Some(value.clone()), false),
+                RemoteReference::Cleared {
+                    session_id, key, ..
+                } => (session_id, key, None, true),
+                RemoteReference::Unshared {
+                    session_id, key, ..
+                } => (session_id, key, None, false),
+            };
+            PeerBody::ModelReference {
+                model: self.meta.id.clone(),
+                session_id: session_id.clone(),
+                key: key.clone(),
+                value,
+                cleared,
+                version,
+            }
+        });
         self.broadcast(&frame(&RelayMessage::RemoteReference(event)), Some(key));
     }
 

@@ -5,6 +5,8 @@
 //! operations are durable, so an acknowledged operation survives a crash of the process.
 
 pub mod conformance;
+pub mod local_postgres;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -324,6 +326,32 @@ pub trait Store: Send + Sync + 'static {
     /// for different models may be committed together (group commit). `VersionConflict` if the
     /// versions do not follow; `NotFound` if the model does not exist.
     async fn append_ops(&self, model: &str, ops: &[StoredOp]) -> StoreResult<()>;
+    /// Appends with exclusive access to the model, for a writer that lost a race for it
+    /// (another relay stored first): no other writer appends to the model until this call
+    /// returns. `sequence` gets the operations stored after `known_version` (the ones this
+    /// writer has not seen) and returns the operations to append after them, which it may
+    /// sequence knowing nothing else comes in between. Durable when it returns. The default
+    /// suits a store with one writer: it reads, then appends.
+    async fn append_ops_exclusive(
+        &self,
+        model: &str,
+        known_version: u64,
+        sequence: &mut (dyn FnMut(Vec<StoredOp>) -> Vec<StoredOp> + Send),
+    ) -> StoreResult<()> {
+        let meta = self
+            .model(model)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("model {model}")))?;
+        let missed = if meta.version > known_version {
+            self.ops(model, known_version, meta.version, u64::MAX)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let ops = sequence(missed);
+        self.append_ops(model, &ops).await
+    }
+
     /// The operations with versions in `(after, up_to]`, in order, at most `limit`.
     async fn ops(
         &self,

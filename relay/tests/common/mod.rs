@@ -104,7 +104,12 @@ pub fn spawn_binary(dir: &Path, port: u16, extra: &[&str]) -> ChildRelay {
         .arg(dir)
         .args(extra)
         .env("TANDEM_LOG", "warn")
-        .stdout(Stdio::null())
+        // The relay logs to stdout: shown with TANDEM_TEST_RELAY_LOGS=1.
+        .stdout(if std::env::var_os("TANDEM_TEST_RELAY_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::inherit())
         .spawn()
         .expect("relay binary starts");
