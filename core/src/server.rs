@@ -100,18 +100,6 @@ pub struct Sequencer {
     bridges: FxHashMap<u64, Bridge>,
     /// Shared references by session and key, expressed at the current version.
     references: FxHashMap<(String, ReferenceKey), ReferenceValue>,
-    /// While a checkpoint is open, the inverses of the operations applied since, so that
-    /// [`Sequencer::rollback`] can take them back.
-    undo: Option<Vec<Op>>,
-}
-
-/// What a sequencer was at [`Sequencer::checkpoint`]: what [`Sequencer::rollback`] restores
-/// when storage refuses a batch because another relay sequenced the model first.
-#[derive(Debug)]
-pub struct Checkpoint {
-    version: u64,
-    bridges: FxHashMap<u64, Bridge>,
-    references: FxHashMap<(String, ReferenceKey), ReferenceValue>,
 }
 
 impl Sequencer {
@@ -123,7 +111,6 @@ impl Sequencer {
             history: VecDeque::new(),
             bridges: FxHashMap::default(),
             references: FxHashMap::default(),
-            undo: None,
         }
     }
 
@@ -206,10 +193,7 @@ impl Sequencer {
         for (_, other) in rewritten.iter_mut() {
             transform_mut(&mut op, other);
         }
-        match &mut self.undo {
-            Some(undo) => undo.push(self.model.apply_with_inverse(&op)?),
-            None => self.model.apply(&op)?,
-        }
+        self.model.apply(&op)?;
         self.move_references(&op);
         let version = self.version() + 1;
         let bridge = self.bridges.entry(origin).or_default();
@@ -254,36 +238,6 @@ impl Sequencer {
         let bridge = self.bridges.entry(sequenced.origin).or_default();
         bridge.last_seq = bridge.last_seq.max(sequenced.seq);
         self.history.push_back(sequenced);
-        Ok(())
-    }
-
-    /// Remembers the current state, so that what is sequenced from now on can be taken back
-    /// with [`Sequencer::rollback`] (or kept with [`Sequencer::release`]). Costs the inverse of
-    /// every operation applied until then.
-    pub fn checkpoint(&mut self) -> Checkpoint {
-        self.undo = Some(Vec::new());
-        Checkpoint {
-            version: self.version(),
-            bridges: self.bridges.clone(),
-            references: self.references.clone(),
-        }
-    }
-
-    /// Keeps what was sequenced since the checkpoint.
-    pub fn release(&mut self) {
-        self.undo = None;
-    }
-
-    /// Takes back everything sequenced since `checkpoint`: the data, the history, the clients'
-    /// bridges and the references are as they were.
-    pub fn rollback(&mut self, checkpoint: Checkpoint) -> Result<(), ModelError> {
-        for inverse in self.undo.take().unwrap_or_default().iter().rev() {
-            self.model.apply(inverse)?;
-        }
-        let keep = checkpoint.version.saturating_sub(self.base_version) as usize;
-        self.history.truncate(keep);
-        self.bridges = checkpoint.bridges;
-        self.references = checkpoint.references;
         Ok(())
     }
 
@@ -496,46 +450,10 @@ mod tests {
     }
 
     #[test]
-    fn a_rolled_back_batch_leaves_no_trace_and_is_sequenced_again_after_external_operations() {
-        let key = ReferenceKey {
-            element: Some(TEXT),
-            key: "cursor".into(),
-        };
+    fn operations_another_relay_sequenced_are_applied_as_they_are_and_known_as_duplicates() {
         let mut s = sequencer();
         s.submit(1, 1, 0, insert(3, "d")).unwrap();
-        s.set_reference(3, "s3", key.clone(), ReferenceValue::Index(vec![2]), 1)
-            .unwrap();
-        let before = (
-            s.model().to_node(),
-            s.version(),
-            s.clone().references().count(),
-        );
-        // This relay sequences two submissions tentatively...
-        let checkpoint = s.checkpoint();
-        s.submit(1, 2, 1, insert(0, "X")).unwrap();
-        s.submit(
-            2,
-            1,
-            0,
-            Op::StringRemove {
-                id: TEXT,
-                index: 0,
-                len: 2,
-            },
-        )
-        .unwrap();
-        assert_eq!(text(&s), "Xcd");
-        // ...but another relay stored version 2 first: take them back.
-        s.rollback(checkpoint).unwrap();
-        assert_eq!(
-            (s.model().to_node(), s.version(), s.references().count()),
-            before
-        );
-        assert_eq!(
-            s.references().next().unwrap().2,
-            &ReferenceValue::Index(vec![2])
-        );
-        // The other relay's operation comes next, then the batch again, transformed past it.
+        // Another relay stored version 2; this relay's client had not seen it.
         s.apply_external(Sequenced {
             version: 2,
             origin: 7,
@@ -554,7 +472,7 @@ mod tests {
             .code(),
             "not_next"
         );
-        s.submit(1, 2, 1, insert(0, "X")).unwrap();
+        // A submission made before it is transformed past it.
         s.submit(
             2,
             1,
@@ -566,48 +484,13 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(text(&s), "Xcd!");
-        assert_eq!(s.version(), 4);
-        // The other relay's client is known: its resend is a duplicate.
+        assert_eq!(text(&s), "cd!");
+        assert_eq!(s.version(), 3);
+        // The other relay's client is known: its resend here is a duplicate.
         assert_eq!(
             s.submit(7, 1, 1, insert(4, "!")).unwrap(),
             Accepted::Duplicate { version: Some(2) }
         );
-    }
-
-    /// Seeded: random batches from several clients, some rolled back, each compared with a
-    /// copy of the sequencer taken at the checkpoint.
-    #[test]
-    fn rollback_restores_exactly_what_the_checkpoint_saw() {
-        use crate::testing::{fuzz_model, random_op, Rng};
-        for seed in 0..200 {
-            let mut rng = Rng::new(seed);
-            let mut ids = IdGenerator::new(1000 + seed);
-            let mut s = Sequencer::new(fuzz_model(), 0);
-            let mut seqs = [0u64; 3];
-            for _ in 0..6 {
-                let copy = s.clone();
-                let checkpoint = s.checkpoint();
-                for _ in 0..rng.below(5) + 1 {
-                    let client = rng.below(3);
-                    let Some(op) = random_op(s.model(), &mut rng, &mut ids) else {
-                        continue;
-                    };
-                    seqs[client] += 1;
-                    let _ = s.submit(client as u64 + 1, seqs[client], s.version(), op);
-                }
-                if rng.chance(0.5) {
-                    s.rollback(checkpoint).unwrap();
-                    assert_eq!(s.model().to_node(), copy.model().to_node(), "seed {seed}");
-                    assert_eq!(s.version(), copy.version(), "seed {seed}");
-                    for (i, seq) in seqs.iter_mut().enumerate() {
-                        *seq = copy.bridges.get(&(i as u64 + 1)).map_or(0, |b| b.last_seq);
-                    }
-                } else {
-                    s.release();
-                }
-            }
-        }
     }
 
     #[test]

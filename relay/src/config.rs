@@ -30,6 +30,10 @@ pub struct Config {
     /// PostgreSQL URL (postgres://...); without it the embedded store in --data-dir is used.
     #[arg(long, env = "TANDEM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The most connections to PostgreSQL (every model storing at the same moment needs one;
+    /// the relays together must stay under the server's `max_connections`).
+    #[arg(long, env = "TANDEM_DATABASE_POOL", default_value_t = 32)]
+    pub database_pool: usize,
     /// Directory served at `/` (the demo, as scripts/build-www.sh builds it).
     #[arg(long, env = "TANDEM_WWW_DIR", default_value = "www/dist")]
     pub www_dir: PathBuf,

@@ -223,8 +223,11 @@ pub async fn run_with(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if let Some(peers) = peers {
-        // It says goodbye to the other relays once shutdown began.
-        let _ = tokio::time::timeout(Duration::from_secs(2), peers).await;
+        // Everything in flight is stored and announced: the other relays may forget this one.
+        peers.abort();
+        if let Some(cluster) = &relay.cluster {
+            cluster.leave().await;
+        }
     }
     tracing::info!("relay stopped");
     Ok(())

@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         match &config.database_url {
             Some(url) => (
                 Arc::new(
-                    PostgresStore::connect(url)
+                    PostgresStore::connect_with_pool(url, config.database_pool)
                         .await
                         .context("connecting to the PostgreSQL database")?,
                 ),

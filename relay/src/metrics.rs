@@ -101,8 +101,9 @@ pub struct Metrics {
     pub rate_limited: Counter,
     /// Frames refused as malformed, oversized or too deep.
     pub bad_frames: Counter,
-    /// Batches sequenced again because another relay stored operations of the model first.
-    pub version_conflicts: Counter,
+    /// Batches sequenced after operations another relay had stored since this relay last read
+    /// the model: how often relays contend for one model.
+    pub interleaved_batches: Counter,
     /// Operations other relays stored, read and passed on to sessions here.
     pub ops_from_peers: Counter,
 }
@@ -119,7 +120,7 @@ impl Default for Metrics {
             store_latency: Histogram::default(),
             rate_limited: Counter::default(),
             bad_frames: Counter::default(),
-            version_conflicts: Counter::default(),
+            interleaved_batches: Counter::default(),
             ops_from_peers: Counter::default(),
         }
     }
@@ -182,9 +183,9 @@ impl Metrics {
         );
         counter(
             &mut out,
-            "tandem_version_conflicts_total",
-            "Batches sequenced again because another relay stored operations of the model first.",
-            self.version_conflicts.get(),
+            "tandem_interleaved_batches_total",
+            "Batches sequenced after operations another relay stored since this relay last read the model.",
+            self.interleaved_batches.get(),
         );
         counter(
             &mut out,

@@ -25,7 +25,7 @@ use crate::cluster::{self, Cluster, PeerBody};
 use crate::error::RelayError;
 use crate::metrics::Metrics;
 use crate::permissions::Identity;
-use crate::store::{ModelMeta, Store, StoreError, StoredOp};
+use crate::store::{ModelMeta, Store, StoredOp};
 use crate::time::now_ms;
 
 /// Frames queued for one session's socket.
@@ -387,6 +387,9 @@ impl ModelTask {
                     received,
                 } => {
                     let mut batch = vec![(key, first_seq, context_version, ops, received)];
+                    // Other relays' operations announced meanwhile: storing the batch reads
+                    // those stored before it; any stored after are read once it is done.
+                    let mut announced = 0;
                     while batch.len() < MAX_BATCH {
                         match rx.try_recv() {
                             Ok(Command::Submit {
@@ -396,6 +399,7 @@ impl ModelTask {
                                 ops,
                                 received,
                             }) => batch.push((key, first_seq, context_version, ops, received)),
+                            Ok(Command::CatchUp { version }) => announced = announced.max(version),
                             Ok(other) => {
                                 pending = Some(other);
                                 break;
@@ -404,6 +408,9 @@ impl ModelTask {
                         }
                     }
                     self.sequence(batch).await;
+                    if announced > self.sequencer.version() {
+                        self.catch_up(announced).await;
+                    }
                 }
                 Command::Open {
                     member,
@@ -511,56 +518,33 @@ impl ModelTask {
 
     /// Sequences a batch of submissions, stores the result durably in one call, then
     /// broadcasts it (the submitters' acknowledgement) or, if storage failed, rejects it and
-    /// reloads the model from storage.
-    ///
-    /// With other relays on the same store, this relay sequences optimistically: if another
-    /// relay stored operations of the model first (a version conflict), the batch is taken
-    /// back and sequenced again after them while this relay holds the model exclusively in
-    /// the store, so the second attempt cannot lose.
+    /// reloads the model from storage. With other relays on the same store, it is sequenced
+    /// while this relay holds the model in the store (see [`ModelTask::sequence_exclusively`]).
     async fn sequence(&mut self, batch: Vec<(u64, u64, u64, Vec<Op>, Instant)>) {
-        if batch.iter().any(|b| b.2 > self.sequencer.version()) {
-            // Made on operations another relay stored that this one has not read yet.
-            self.catch_up(u64::MAX).await;
-        }
-        let checkpoint = self
-            .registry
-            .cluster
-            .is_some()
-            .then(|| self.sequencer.checkpoint());
-        let pass = self.sequence_pass(&batch);
-        if pass.stored.is_empty() {
-            self.sequencer.release();
-            self.finish(pass);
-            return;
-        }
-        let started = Instant::now();
-        let result = self
-            .registry
-            .store
-            .append_ops(&self.meta.id, &pass.stored)
-            .await;
-        self.registry
-            .metrics
-            .store_latency
-            .observe(started.elapsed());
-        match (result, checkpoint) {
-            (Ok(()), _) => {
-                self.sequencer.release();
-                self.committed(pass);
-            }
-            (Err(StoreError::VersionConflict { .. }), Some(checkpoint)) => {
-                self.registry.metrics.version_conflicts.add(1);
-                if let Err(e) = self.sequencer.rollback(checkpoint) {
-                    tracing::error!(model = %self.meta.id, error = %e, "taking a batch back failed");
-                    self.failed(pass).await;
-                    return;
+        if self.registry.cluster.is_some() {
+            self.sequence_exclusively(&batch).await;
+        } else {
+            let pass = self.sequence_pass(&batch);
+            if pass.stored.is_empty() {
+                self.finish(pass);
+            } else {
+                let started = Instant::now();
+                let result = self
+                    .registry
+                    .store
+                    .append_ops(&self.meta.id, &pass.stored)
+                    .await;
+                self.registry
+                    .metrics
+                    .store_latency
+                    .observe(started.elapsed());
+                match result {
+                    Ok(()) => self.committed(pass),
+                    Err(e) => {
+                        tracing::error!(model = %self.meta.id, error = %e, "storing operations failed; reloading the model");
+                        self.failed(pass).await;
+                    }
                 }
-                self.sequence_exclusively(&batch).await;
-            }
-            (Err(e), _) => {
-                tracing::error!(model = %self.meta.id, error = %e, "storing operations failed; reloading the model");
-                self.sequencer.release();
-                self.failed(pass).await;
             }
         }
         self.sequencer
@@ -569,9 +553,10 @@ impl ModelTask {
             .await;
     }
 
-    /// Sequences a batch again after losing a race for the model: the store hands over what
-    /// other relays stored meanwhile and appends the batch after it, holding off other
-    /// writers until it is done.
+    /// Sequences a batch with other relays on the same store: the store locks the model
+    /// (other relays' appends to it wait), hands over what they stored that this relay has not
+    /// read yet, and appends the batch sequenced after that. So every batch follows
+    /// everything stored before it, and no relay ever has to take a batch back.
     async fn sequence_exclusively(&mut self, batch: &[(u64, u64, u64, Vec<Op>, Instant)]) {
         let store = self.registry.store.clone();
         let id = self.meta.id.clone();
@@ -579,16 +564,11 @@ impl ModelTask {
         let mut missed: Vec<StoredOp> = Vec::new();
         let mut pass: Option<Pass> = None;
         let mut broken = None;
+        let started = Instant::now();
         let result = store
             .append_ops_exclusive(&id, known, &mut |others| {
                 for stored in &others {
-                    let sequenced = tandem_core::server::Sequenced {
-                        version: stored.version,
-                        origin: stored.origin,
-                        seq: stored.seq,
-                        op: stored.op.clone(),
-                    };
-                    if let Err(e) = self.sequencer.apply_external(sequenced) {
+                    if let Err(e) = self.sequencer.apply_external(sequenced(stored)) {
                         broken = Some(e);
                         return Vec::new();
                     }
@@ -600,13 +580,24 @@ impl ModelTask {
                 stored
             })
             .await;
+        self.registry
+            .metrics
+            .store_latency
+            .observe(started.elapsed());
         if !missed.is_empty() {
+            self.registry.metrics.interleaved_batches.add(1);
             self.passed_on(missed);
         }
         match (result, pass, broken) {
-            (Ok(()), Some(pass), None) => self.committed(pass),
+            (Ok(()), Some(pass), None) => {
+                if pass.stored.is_empty() {
+                    self.finish(pass);
+                } else {
+                    self.committed(pass);
+                }
+            }
             (result, pass, broken) => {
-                tracing::error!(model = %self.meta.id, result = ?result.err(), broken = ?broken, "storing operations after another relay's failed; reloading the model");
+                tracing::error!(model = %self.meta.id, result = ?result.err(), broken = ?broken, "storing operations failed; reloading the model");
                 match pass {
                     Some(pass) => self.failed(pass).await,
                     None => self.reload().await,
@@ -624,6 +615,10 @@ impl ModelTask {
         self.registry.metrics.ops.add(pass.stored.len() as u64);
         self.meta.version = self.sequencer.version();
         self.meta.modified_ms = pass.now;
+        cluster::publish(&self.registry.cluster, || PeerBody::OpsStored {
+            model: self.meta.id.clone(),
+            version: self.meta.version,
+        });
         let ops = std::mem::take(&mut pass.stored)
             .into_iter()
             .map(historic)
@@ -779,13 +774,7 @@ impl ModelTask {
                 break;
             }
             for stored in &page {
-                let sequenced = tandem_core::server::Sequenced {
-                    version: stored.version,
-                    origin: stored.origin,
-                    seq: stored.seq,
-                    op: stored.op.clone(),
-                };
-                if let Err(e) = self.sequencer.apply_external(sequenced) {
+                if let Err(e) = self.sequencer.apply_external(sequenced(stored)) {
                     tracing::error!(model = %self.meta.id, error = %e, "another relay's operation does not apply; reloading the model");
                     self.reload().await;
                     return;
@@ -1264,6 +1253,16 @@ impl ModelTask {
 /// Encodes a relay message once, to be queued for any number of sockets.
 pub fn frame(message: &RelayMessage) -> Bytes {
     Bytes::from(encode_relay(message))
+}
+
+/// A stored operation as the sequencer keeps it.
+fn sequenced(stored: &StoredOp) -> tandem_core::server::Sequenced {
+    tandem_core::server::Sequenced {
+        version: stored.version,
+        origin: stored.origin,
+        seq: stored.seq,
+        op: stored.op.clone(),
+    }
 }
 
 /// The wire form of a stored operation.

@@ -10,7 +10,12 @@
 //! target/release/tandem-load all
 //! target/release/tandem-load one-model-100 --rate 6000 --seconds 10
 //! target/release/tandem-load activity-200
+//! target/release/tandem-load one-model-10 --postgres --relays 2
 //! ```
+//!
+//! With `--postgres` it starts a throwaway PostgreSQL server on loopback as well and runs the
+//! relays on a fresh database of it; `--relays 2` spreads the clients of the typing scenarios
+//! over two relays on that database.
 //!
 //! Every scenario stops by itself and talks to 127.0.0.1 only. Exit status is non-zero if a
 //! client got an error, the replicas did not settle, or any replica differs from the relay.
@@ -30,6 +35,7 @@ use tandem_core::protocol::{
     OpenedModel, RelayMessage, Request, Response, Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{ElementId, IdGenerator, Model, Op, Value};
+use tandem_relay::store::local_postgres::LocalPostgres;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -102,6 +108,14 @@ struct Args {
     /// Extra arguments for the relay (repeatable), e.g. `--relay-arg=--outbox-frames=16384`.
     #[arg(long, allow_hyphen_values = true)]
     relay_arg: Vec<String>,
+    /// Run the relays on PostgreSQL (a throwaway server on loopback, a fresh database per
+    /// scenario) instead of the embedded store.
+    #[arg(long)]
+    postgres: bool,
+    /// How many relays share the database (needs `--postgres`); the typing scenarios spread
+    /// their clients over them, the others use the first.
+    #[arg(long, default_value_t = 1)]
+    relays: usize,
 }
 
 fn main() {
@@ -135,16 +149,46 @@ async fn run_all(args: Args) -> bool {
             .expect("current executable")
             .with_file_name("tandem-relay")
     });
-    println!("{}", Row::header());
-    let mut ok = true;
-    for scenario in scenarios {
-        let relay = match RelayChild::spawn(&relay_bin, &args.relay_arg) {
-            Ok(relay) => relay,
+    if args.relays == 0 || (args.relays > 1 && !args.postgres) {
+        eprintln!("tandem-load: --relays above 1 needs --postgres (relays share a database)");
+        return false;
+    }
+    let postgres = if args.postgres {
+        match LocalPostgres::start() {
+            Ok(server) => Some(server),
             Err(e) => {
-                eprintln!("tandem-load: cannot start the relay: {e}");
+                eprintln!("tandem-load: cannot start PostgreSQL: {e}");
                 return false;
             }
-        };
+        }
+    } else {
+        None
+    };
+    println!("{}", Row::header());
+    let mut ok = true;
+    for (n, scenario) in scenarios.into_iter().enumerate() {
+        let mut extra = args.relay_arg.clone();
+        if let Some(server) = &postgres {
+            match server.fresh_database(&format!("load_{n}")) {
+                Ok(url) => extra.extend(["--database-url".to_owned(), url]),
+                Err(e) => {
+                    eprintln!("tandem-load: cannot create a database: {e}");
+                    return false;
+                }
+            }
+        }
+        let mut relays = Vec::new();
+        for _ in 0..args.relays {
+            match RelayChild::spawn(&relay_bin, &extra) {
+                Ok(relay) => relays.push(relay),
+                Err(e) => {
+                    eprintln!("tandem-load: cannot start the relay: {e}");
+                    return false;
+                }
+            }
+        }
+        let relay = &relays[0];
+        let database = postgres.as_ref().and_then(LocalPostgres::pid);
         let result = match scenario {
             Scenario::OneModel10 => {
                 let plan = Plan {
@@ -153,7 +197,7 @@ async fn run_all(args: Args) -> bool {
                     models: args.models.unwrap_or(1),
                     rate: args.rate.unwrap_or(0.0),
                 };
-                typing(&relay, &args, plan).await
+                typing(&relays, database, &args, plan).await
             }
             Scenario::OneModel100 => {
                 let plan = Plan {
@@ -162,7 +206,7 @@ async fn run_all(args: Args) -> bool {
                     models: args.models.unwrap_or(1),
                     rate: args.rate.unwrap_or(6_000.0),
                 };
-                typing(&relay, &args, plan).await
+                typing(&relays, database, &args, plan).await
             }
             Scenario::ManyModels => {
                 let plan = Plan {
@@ -171,10 +215,10 @@ async fn run_all(args: Args) -> bool {
                     models: args.models.unwrap_or(100),
                     rate: args.rate.unwrap_or(2_000.0),
                 };
-                typing(&relay, &args, plan).await
+                typing(&relays, database, &args, plan).await
             }
-            Scenario::Idle10k => idle(&relay, &args).await,
-            Scenario::Activity200 => activity::run(&relay, &args).await,
+            Scenario::Idle10k => idle(relay, &args).await,
+            Scenario::Activity200 => activity::run(relay, &args).await,
             Scenario::All => unreachable!(),
         };
         match result {
@@ -190,7 +234,7 @@ async fn run_all(args: Args) -> bool {
                 ok = false;
             }
         }
-        drop(relay);
+        drop(relays);
         // Let the sockets of the last scenario go before the next one starts.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -299,7 +343,12 @@ impl RelayChild {
             .arg("1000000")
             .args(extra)
             .env("TANDEM_LOG", "warn")
-            .stdout(Stdio::null())
+            // The relay logs to stdout: shown with TANDEM_LOAD_RELAY_LOGS=1.
+            .stdout(if std::env::var_os("TANDEM_LOAD_RELAY_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("{}: {e}", bin.display()))?;
@@ -387,6 +436,7 @@ struct StoreFigures {
     append_seconds: f64,
     commits: f64,
     commit_seconds: f64,
+    interleaved: f64,
 }
 
 impl StoreFigures {
@@ -407,7 +457,23 @@ impl StoreFigures {
             append_seconds: get("tandem_store_append_seconds_sum"),
             commits: get("tandem_op_commit_seconds_count"),
             commit_seconds: get("tandem_op_commit_seconds_sum"),
+            interleaved: get("tandem_interleaved_batches_total"),
         }
+    }
+
+    /// The sums over several relays.
+    async fn read_all(relays: &[RelayChild]) -> StoreFigures {
+        let mut all = StoreFigures::default();
+        for relay in relays {
+            let one = StoreFigures::read(relay).await;
+            all.ops += one.ops;
+            all.appends += one.appends;
+            all.append_seconds += one.append_seconds;
+            all.commits += one.commits;
+            all.commit_seconds += one.commit_seconds;
+            all.interleaved += one.interleaved;
+        }
+        all
     }
 
     fn since(&self, before: &StoreFigures) -> StoreFigures {
@@ -417,6 +483,7 @@ impl StoreFigures {
             append_seconds: self.append_seconds - before.append_seconds,
             commits: self.commits - before.commits,
             commit_seconds: self.commit_seconds - before.commit_seconds,
+            interleaved: self.interleaved - before.interleaved,
         }
     }
 }
@@ -477,22 +544,45 @@ struct CpuWindow {
 }
 
 impl CpuWindow {
-    fn start(relay: &RelayChild) -> CpuWindow {
+    fn start(relays: &[RelayChild]) -> CpuWindow {
         CpuWindow {
             at: Instant::now(),
-            relay: relay.cpu_seconds(),
+            relay: relays.iter().map(RelayChild::cpu_seconds).sum(),
             own: own_cpu_seconds(),
         }
     }
 
-    /// (relay %, load generator %) of one core since `start`.
-    fn percent(&self, relay: &RelayChild) -> (f64, f64) {
+    /// (relays' %, load generator %) of one core since `start`.
+    fn percent(&self, relays: &[RelayChild]) -> (f64, f64) {
         let elapsed = self.at.elapsed().as_secs_f64().max(1e-9);
+        let relay: f64 = relays.iter().map(RelayChild::cpu_seconds).sum();
         (
-            100.0 * (relay.cpu_seconds() - self.relay) / elapsed,
+            100.0 * (relay - self.relay) / elapsed,
             100.0 * (own_cpu_seconds() - self.own) / elapsed,
         )
     }
+}
+
+/// CPU time of a PostgreSQL server: its postmaster and every backend it forked.
+fn database_cpu_seconds(postmaster: u32) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            pid == postmaster
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let after = stat.rsplit_once(')')?.1;
+                        after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                    })
+                    == Some(postmaster)
+        })
+        .map(|pid| cpu_seconds(&format!("/proc/{pid}/stat")))
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -906,7 +996,14 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
 }
 
-async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Failure> {
+/// Clients typing into shared strings, spread over `relays` (several share the PostgreSQL
+/// server whose postmaster is `database`).
+async fn typing(
+    relays: &[RelayChild],
+    database: Option<u32>,
+    args: &Args,
+    plan: Plan,
+) -> Result<Row, Failure> {
     let Plan {
         name,
         clients,
@@ -943,7 +1040,7 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
 
     // Connect and open: the first client of each model creates it, then everyone else opens.
     let connect_one = |i: usize| {
-        let url = relay.url.clone();
+        let url = relays[i % relays.len()].url.clone();
         let model_id = format!("m{}", i % models);
         async move {
             let (mut ws, welcome) = connect(&url, &format!("typist {i}"), false).await?;
@@ -998,8 +1095,9 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
 
     // Warm up, then measure.
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let cpu = CpuWindow::start(relay);
-    let store0 = StoreFigures::read(relay).await;
+    let cpu = CpuWindow::start(relays);
+    let database_cpu0 = database.map_or(0.0, database_cpu_seconds);
+    let store0 = StoreFigures::read_all(relays).await;
     let acked0 = shared.acked.load(Ordering::Relaxed);
     let submitted0 = shared.submitted.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -1011,7 +1109,7 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
     let end = started + Duration::from_secs(args.seconds.max(1));
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        rss_max = rss_max.max(relay.memory_mib().0);
+        rss_max = rss_max.max(relays.iter().map(|r| r.memory_mib().0).sum());
         if tasks.iter().any(|(_, t)| t.is_finished()) {
             break;
         }
@@ -1024,9 +1122,11 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
     let elapsed = (ended - started).as_secs_f64();
     let acked = shared.acked.load(Ordering::Relaxed) - acked0;
     let submitted = shared.submitted.load(Ordering::Relaxed) - submitted0;
-    let (relay_cpu, load_cpu) = cpu.percent(relay);
-    let (_, hwm) = relay.memory_mib();
-    let store = StoreFigures::read(relay).await.since(&store0);
+    let (relay_cpu, load_cpu) = cpu.percent(relays);
+    let database_cpu =
+        100.0 * (database.map_or(0.0, database_cpu_seconds) - database_cpu0) / elapsed.max(1e-9);
+    let hwm: f64 = relays.iter().map(|r| r.memory_mib().1).sum();
+    let store = StoreFigures::read_all(relays).await.since(&store0);
     shared.stop.store(true, Ordering::Relaxed);
 
     // Settle: everything acknowledged, every replica of a model at the same version, twice in
@@ -1053,7 +1153,25 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
         }
         previous = done.then_some(now);
         if Instant::now() > settle_deadline {
-            failure = Some("the replicas did not settle within 60 s".into());
+            let unsettled: usize = model_shared
+                .iter()
+                .map(|ms| {
+                    ms.settled
+                        .iter()
+                        .filter(|s| !s.load(Ordering::Relaxed))
+                        .count()
+                })
+                .sum();
+            let mut versions: Vec<u64> = model_shared
+                .iter()
+                .flat_map(|ms| ms.versions.iter().map(|v| v.load(Ordering::Relaxed)))
+                .collect();
+            versions.sort_unstable();
+            versions.dedup();
+            failure = Some(format!(
+                "the replicas did not settle within 60 s: {unsettled} with unacknowledged \
+                 operations; versions {versions:?}"
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1079,8 +1197,13 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
         return Err(failure);
     }
 
-    // Verify: a fresh client opening each model gets exactly what every replica holds.
-    for (m, replicas) in finished.iter().enumerate() {
+    // Verify: a fresh client opening each model, on every relay, gets exactly what every
+    // replica holds.
+    for ((m, replicas), relay) in finished
+        .iter()
+        .enumerate()
+        .flat_map(|m| relays.iter().map(move |r| (m, r)))
+    {
         let (mut ws, welcome) = connect(&relay.url, "verifier", false).await?;
         let opened = open_model(&mut ws, &welcome, &format!("m{m}"), "", 1).await?;
         let version = opened.version;
@@ -1124,16 +1247,24 @@ async fn typing(relay: &RelayChild, args: &Args, plan: Plan) -> Result<Row, Fail
         verified: "verified".into(),
         note: Some(format!(
             "submitted {:.0} ops/s, {} latency samples, measured {:.1} s, final versions total {}; \
-             relay: {:.0} appends/s, {:.1} ops per append, append {:.2} ms mean, \
-             commit (received to stored) {:.2} ms mean",
+             relay{}: {:.0} appends/s, {:.1} ops per append, append {:.2} ms mean, \
+             commit (received to stored) {:.2} ms mean{}",
             submitted as f64 / elapsed,
             samples.len(),
             elapsed,
             total_version,
+            if relays.len() > 1 { "s together" } else { "" },
             store.appends / elapsed,
             store.ops / store.appends.max(1.0),
             1000.0 * store.append_seconds / store.appends.max(1.0),
             1000.0 * store.commit_seconds / store.commits.max(1.0),
+            match database {
+                Some(_) => format!(
+                    "; PostgreSQL CPU {database_cpu:.0}%, {:.0} appends/s after another relay's",
+                    store.interleaved / elapsed
+                ),
+                None => String::new(),
+            },
         )),
     })
 }
@@ -1237,14 +1368,14 @@ async fn idle(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
 
     // Let the relay settle, then measure while idle.
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let cpu = CpuWindow::start(relay);
+    let cpu = CpuWindow::start(std::slice::from_ref(relay));
     let mut rss_max: f64 = 0.0;
     let end = Instant::now() + Duration::from_secs(args.seconds.max(1));
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         rss_max = rss_max.max(relay.memory_mib().0);
     }
-    let (relay_cpu, load_cpu) = cpu.percent(relay);
+    let (relay_cpu, load_cpu) = cpu.percent(std::slice::from_ref(relay));
     let (rss, hwm) = relay.memory_mib();
     let sessions = relay.metric("tandem_sessions").await;
     let open_models = relay.metric("tandem_open_models").await;

@@ -1,14 +1,16 @@
 //! Several relays on one database.
 //!
-//! Each relay sequences the models its sessions use; the database is the arbiter: operations
-//! go in under a unique (model, version) key, so when two relays sequence the same model at
-//! once, one of them gets a version conflict, takes its batch back, reads the other's
-//! operations and sequences its batch again after them (see `registry`). Stored operations and
-//! deletions are announced by the store's own notifications, sent in the storing transaction.
-//! The rest (who has which model open, shared references, presence, activities, chat events
-//! to push) each relay announces itself as [`PeerMessage`]s. Relays say hello when they start, send a
-//! heartbeat every [`HEARTBEAT`], and a relay silent for [`PEER_TIMEOUT`] (killed, cut off) is
-//! taken for gone: everything it announced is dropped, and its clients reconnect elsewhere.
+//! Each relay sequences the models its sessions use; the database is the arbiter: a relay
+//! stores a batch in a transaction that locks the model's row, reads what other relays stored
+//! since it last looked, and sequences its batch after that (see `registry` and
+//! `Store::append_ops_exclusive`); the unique (model, version) key refuses any duplicate
+//! version even so. Deletions are announced by the store's own notification, sent in the
+//! deleting transaction. The rest (operations stored, who has which model open, shared
+//! references, presence, activities, chat events to push) each relay announces itself as
+//! [`PeerMessage`]s. Relays say hello when they start, send a heartbeat every [`HEARTBEAT`],
+//! and a relay silent for [`PEER_TIMEOUT`] (killed, cut off) is taken for gone: everything it
+//! announced is dropped, what it may have stored unannounced is read, and its clients
+//! reconnect elsewhere.
 
 pub mod postgres;
 pub mod wire;
@@ -70,6 +72,13 @@ impl Cluster {
         })));
     }
 
+    /// Tells the other relays this one is going (after everything published so far), and
+    /// waits (at most a second) until that is sent.
+    pub async fn leave(&self) {
+        self.publish(PeerBody::Gone);
+        self.flush().await;
+    }
+
     /// Waits (at most a second) until everything published so far is sent.
     pub async fn flush(&self) {
         let (done, sent) = tokio::sync::oneshot::channel();
@@ -87,7 +96,8 @@ pub fn publish(cluster: &Option<Arc<Cluster>>, body: impl FnOnce() -> PeerBody) 
 }
 
 /// Acts on what other relays and the database say, sends heartbeats and drops relays that
-/// went silent, until the notices end or `shutdown` turns true; then says goodbye.
+/// went silent, until the notices end or `shutdown` turns true (the relay says goodbye with
+/// [`Cluster::leave`] once it has stored what was in flight).
 pub async fn run(
     relay: Arc<Relay>,
     cluster: Arc<Cluster>,
@@ -124,8 +134,6 @@ pub async fn run(
             }
         }
     }
-    cluster.publish(PeerBody::Gone);
-    cluster.flush().await;
 }
 
 async fn handle(
@@ -135,12 +143,6 @@ async fn handle(
     notice: Notice,
 ) {
     match notice {
-        Notice::OpsStored { model, version } => {
-            relay
-                .registry
-                .notify(&model, || Command::CatchUp { version })
-                .await;
-        }
         Notice::ModelDeleted { model } => {
             relay.registry.notify(&model, || Command::Deleted).await;
         }
@@ -186,6 +188,12 @@ async fn from_peer(
             peers.remove(&from);
             peer_gone(relay, from).await;
         }
+        PeerBody::OpsStored { model, version } => {
+            relay
+                .registry
+                .notify(&model, || Command::CatchUp { version })
+                .await;
+        }
         PeerBody::ModelLoaded { model } => {
             relay.registry.notify(&model, || Command::Announce).await;
         }
@@ -223,8 +231,12 @@ async fn from_peer(
     }
 }
 
-/// Drops everything relay `id` announced.
+/// Drops everything relay `id` announced, and reads what it may have stored without saying.
 async fn peer_gone(relay: &Arc<Relay>, id: u64) {
+    relay
+        .registry
+        .notify_all(|| Command::CatchUp { version: u64::MAX })
+        .await;
     relay
         .registry
         .notify_all(|| Command::PeerGone { relay: id })

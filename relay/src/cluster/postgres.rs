@@ -1,8 +1,8 @@
 //! The cluster's transport: PostgreSQL's LISTEN/NOTIFY on the database the relays share.
 //!
-//! The PostgreSQL store notifies `tandem_ops` and `tandem_deleted` inside the transactions
-//! that store operations and delete models, so a notification is sent exactly when the change
-//! is committed. Relays send their in-memory news on `tandem_peer`:
+//! The PostgreSQL store notifies `tandem_deleted` inside the transaction that deletes a model,
+//! so it is sent exactly when the deletion is committed. Relays send their news (operations
+//! they stored, and what is only in their memory) on `tandem_peer`:
 //! batches in the core's codec, base64 in the payload, or, when too big for a notification
 //! (8,000 bytes), in a row of `tandem_peer_messages` that the payload names.
 
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::wire::{decode_batch, encode_batch, PeerMessage};
-use crate::store::postgres::{DELETED_CHANNEL, OPS_CHANNEL};
+use crate::store::postgres::DELETED_CHANNEL;
 
 /// The channel of relays' news.
 pub const PEER_CHANNEL: &str = "tandem_peer";
@@ -35,13 +35,6 @@ pub enum Outgoing {
 /// Something that happened on another relay, or in the shared database.
 #[derive(Debug, PartialEq)]
 pub enum Notice {
-    /// A model's operations up to `version` are stored.
-    OpsStored {
-        /// The model.
-        model: String,
-        /// Its newest stored version.
-        version: u64,
-    },
     /// A model was deleted.
     ModelDeleted {
         /// The model.
@@ -122,7 +115,7 @@ impl Listening {
                      at TIMESTAMPTZ NOT NULL DEFAULT now()
                  );
                  SELECT pg_advisory_unlock(7346127);
-                 LISTEN {OPS_CHANNEL}; LISTEN {DELETED_CHANNEL};
+                 LISTEN {DELETED_CHANNEL};
                  LISTEN {PEER_CHANNEL};"
             ))
             .await?;
@@ -245,14 +238,7 @@ async fn send(client: &Client, group: &[PeerMessage]) -> Result<(), tokio_postgr
 
 /// A notification as a notice; `None` (logged) for one that does not parse.
 async fn parse(client: &Client, channel: &str, payload: &str) -> Option<Notice> {
-    let number_and_name = || {
-        let (number, name) = payload.split_once(' ')?;
-        Some((number.parse::<u64>().ok()?, name.to_owned()))
-    };
     let notice = match channel {
-        OPS_CHANNEL => {
-            number_and_name().map(|(version, model)| Notice::OpsStored { model, version })
-        }
         DELETED_CHANNEL => Some(Notice::ModelDeleted {
             model: payload.to_owned(),
         }),

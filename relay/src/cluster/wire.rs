@@ -26,6 +26,14 @@ pub enum PeerBody {
     Hello,
     /// The sender is shutting down: drop everything of its.
     Gone,
+    /// The sender stored a model's operations up to `version`: relays with the model in
+    /// memory read them and pass them on.
+    OpsStored {
+        /// The model's id.
+        model: String,
+        /// Its newest stored version.
+        version: u64,
+    },
     /// A session of the sender opened (`open`) or closed a model.
     ModelMember {
         /// The model's id.
@@ -168,6 +176,11 @@ impl Encode for PeerMessage {
                 event.encode(out);
                 users.encode(out);
             }
+            PeerBody::OpsStored { model, version } => {
+                write_varint(out, 11);
+                model.encode(out);
+                version.encode(out);
+            }
         }
     }
 }
@@ -215,6 +228,10 @@ impl Decode for PeerMessage {
             10 => PeerBody::ChatDelivered {
                 event: Decode::decode(r)?,
                 users: Decode::decode(r)?,
+            },
+            11 => PeerBody::OpsStored {
+                model: Decode::decode(r)?,
+                version: Decode::decode(r)?,
             },
             tag => {
                 return Err(r.fail(DecodeError::UnknownTag {
@@ -266,6 +283,10 @@ mod tests {
             PeerBody::Heartbeat,
             PeerBody::Hello,
             PeerBody::Gone,
+            PeerBody::OpsStored {
+                model: "m".into(),
+                version: 12,
+            },
             PeerBody::ModelMember {
                 model: "m".into(),
                 collaborator: Collaborator {

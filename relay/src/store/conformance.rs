@@ -28,6 +28,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     models(&*store, &run).await;
     list_models(&*store, &run).await;
     append_ops(&*store, &run).await;
+    exclusive_appends(&*store, &run).await;
     delete_model(&*store, &run).await;
     ops_paging(&*store, &run).await;
     version_at_time(&*store, &run).await;
@@ -1141,6 +1142,43 @@ async fn append_ops(store: &dyn Store, run: &Run) {
     assert!(
         matches!(r, Err(StoreError::NotFound(_))),
         "append_ops to a missing model must be NotFound, got {r:?}"
+    );
+}
+
+async fn exclusive_appends(store: &dyn Store, run: &Run) {
+    let model = fresh_model(store, run, "x-model").await;
+    store.append_ops(&model, &batch(1, 3, 7, 0)).await.unwrap();
+    // A writer that knows version 1 is handed 2 and 3, and appends after them.
+    let mut handed = Vec::new();
+    store
+        .append_ops_exclusive(&model, 1, &mut |missed| {
+            handed = missed.iter().map(|op| op.version).collect();
+            vec![stored(4, 8, 1, 4), stored(5, 8, 2, 5)]
+        })
+        .await
+        .unwrap_or_else(|e| panic!("append_ops_exclusive failed: {e}"));
+    assert_eq!(
+        handed,
+        vec![2, 3],
+        "the operations after the known version are handed over"
+    );
+    assert_eq!(version_of(store, &model).await, 5, "the batch follows them");
+    assert_eq!(all_ops(store, &model).await.len(), 5);
+    // Up to date, it is handed nothing; appending nothing changes nothing.
+    store
+        .append_ops_exclusive(&model, 5, &mut |missed| {
+            assert!(missed.is_empty(), "nothing was missed: {missed:?}");
+            Vec::new()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("an empty exclusive append failed: {e}"));
+    assert_eq!(version_of(store, &model).await, 5);
+    let r = store
+        .append_ops_exclusive(&run.id("x-missing"), 0, &mut |_| Vec::new())
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::NotFound(_))),
+        "an exclusive append to a missing model must be NotFound, got {r:?}"
     );
 }
 

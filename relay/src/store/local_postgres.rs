@@ -95,6 +95,11 @@ impl LocalPostgres {
         self.url_of(DATABASE)
     }
 
+    /// The server's process id (its postmaster), to measure what it costs.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// The port the server listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port

@@ -5,6 +5,7 @@
 //! operations are durable, so an acknowledged operation survives a crash of the process.
 
 pub mod conformance;
+mod keys;
 pub mod local_postgres;
 pub mod postgres;
 pub mod sqlite;
@@ -331,7 +332,9 @@ pub trait Store: Send + Sync + 'static {
     /// returns. `sequence` gets the operations stored after `known_version` (the ones this
     /// writer has not seen) and returns the operations to append after them, which it may
     /// sequence knowing nothing else comes in between. Durable when it returns. The default
-    /// suits a store with one writer: it reads, then appends.
+    /// reads, then appends: it is exclusive only where each model has one writer (the
+    /// embedded store, whose one relay has one task per model); a store several relays share
+    /// must hold the model for the whole call.
     async fn append_ops_exclusive(
         &self,
         model: &str,

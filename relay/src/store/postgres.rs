@@ -7,11 +7,9 @@
 //! `append_ops` takes: two relays appending the same version to one model cannot both succeed,
 //! the second gets `VersionConflict`.
 //!
-//! Writes other relays must hear about also send a notification in their transaction, which
-//! PostgreSQL delivers to listeners only once it commits:
-//!
-//! * [`OPS_CHANNEL`] (`tandem_ops`): `"<last version> <model id>"` after `append_ops`;
-//! * [`DELETED_CHANNEL`] (`tandem_deleted`): `"<model id>"` after `delete_model`.
+//! A deletion, which other relays must hear about, sends a notification in its transaction
+//! ([`DELETED_CHANNEL`], `tandem_deleted`, payload `"<model id>"`), which PostgreSQL delivers
+//! to listeners only once it commits. Appends do not: relays announce them (see `cluster`).
 //!
 //! Bodies (snapshots, operations, chat events) are stored as BYTEA in the core's binary codec,
 //! exactly as the SQLite store keeps them; integers are BIGINT, converted with checks.
@@ -37,6 +35,7 @@ use tandem_core::protocol::{
 };
 use tandem_core::{Node, Op};
 
+use super::keys::{grantee_from_key, grantee_key, scope_key, target_key};
 use super::{
     ChatRecord, GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store,
     StoreError, StoreResult, StoredOp, User,
@@ -45,16 +44,14 @@ use super::{
 #[path = "postgres_chat.rs"]
 mod chat;
 
-/// The notification channel of appended operations: payload `"<last version> <model id>"`.
-pub const OPS_CHANNEL: &str = "tandem_ops";
 /// The notification channel of deleted models: payload `"<model id>"`.
 pub const DELETED_CHANNEL: &str = "tandem_deleted";
 
 /// The table recording which migrations were applied (one row per schema version).
 pub const MIGRATIONS_TABLE: &str = "tandem_schema_migrations";
 
-/// The most connections one relay keeps open to the database.
-pub const POOL_SIZE: usize = 16;
+/// The most connections one relay keeps open to the database, unless told otherwise.
+pub const POOL_SIZE: usize = 32;
 
 /// How long a call waits for a free pooled connection before failing.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -241,51 +238,6 @@ fn search_fields(user: &User) -> (String, String, String) {
 const SEARCH_MATCH: &str = "(strpos(search_display, $1) > 0 OR strpos(search_username, $1) > 0 \
                             OR strpos(search_email, $1) > 0)";
 
-/// A permission target as (kind, id) columns.
-fn target_key(target: &PermissionTarget) -> (&'static str, &str) {
-    match target {
-        PermissionTarget::Collection(id) => ("collection", id),
-        PermissionTarget::Model(id) => ("model", id),
-    }
-}
-
-/// A grant scope as (kind, id) columns; one activity's id is its type's length, a colon, its
-/// type and its id (unambiguous whatever the names hold), as in the SQLite store.
-fn scope_key(scope: &GrantScope) -> (&'static str, String) {
-    match scope {
-        GrantScope::ActivityType(t) => ("activity_type", t.clone()),
-        GrantScope::Activity {
-            activity_type,
-            activity_id,
-        } => (
-            "activity",
-            format!("{}:{activity_type}{activity_id}", activity_type.len()),
-        ),
-        GrantScope::Chat(id) => ("chat", id.clone()),
-    }
-}
-
-/// A grantee as (kind, id) columns; the world has an empty id.
-fn grantee_key(grantee: &Grantee) -> (&'static str, &str) {
-    match grantee {
-        Grantee::World => ("world", ""),
-        Grantee::User(id) => ("user", id),
-        Grantee::Group(id) => ("group", id),
-    }
-}
-
-/// The inverse of [`grantee_key`].
-fn grantee_from_key(kind: &str, id: String) -> StoreResult<Grantee> {
-    match kind {
-        "world" => Ok(Grantee::World),
-        "user" => Ok(Grantee::User(id)),
-        "group" => Ok(Grantee::Group(id)),
-        other => Err(StoreError::Corrupt(format!(
-            "unknown grantee kind {other:?}"
-        ))),
-    }
-}
-
 /// The columns of a user row, in `user_from_row` order.
 const USER_COLUMNS: &str = "id, username, display_name, email, avatar_url, password_hash";
 
@@ -382,7 +334,9 @@ async fn lock_model_version<C: GenericClient>(tx: &C, model: &str) -> StoreResul
 }
 
 /// Inserts operations that must directly follow version `current` (else `VersionConflict`),
-/// moves the model's version and modification time, and notifies [`OPS_CHANNEL`] on commit.
+/// and moves the model's version and modification time. (No notification: a NOTIFY takes a
+/// server-wide lock at commit, which cost four times the latency of appends under load; relays
+/// announce stored operations themselves.)
 async fn insert_ops<C: GenericClient>(
     tx: &C,
     model: &str,
@@ -430,7 +384,17 @@ async fn insert_ops<C: GenericClient>(
         )
         .await
         .map_err(backend)?;
-    // Pipelined: every insert is sent before the first answer is awaited.
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO origin_seqs (model, origin, seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (model, origin) \
+             DO UPDATE SET seq = GREATEST(origin_seqs.seq, excluded.seq)",
+        )
+        .await
+        .map_err(backend)?;
+    let last_version = rows.last().map_or(0, |row| row.0);
+    // Pipelined: every statement is sent before the first answer is awaited, so the whole
+    // append is one round trip (and the commit another).
     let inserts = rows.iter().map(|(version, origin, seq, bytes, op)| {
         let params: [Param<'_>; 8] = [
             &model,
@@ -445,44 +409,42 @@ async fn insert_ops<C: GenericClient>(
         let insert = &insert;
         async move { tx.execute(insert, &params).await }
     });
-    futures_util::future::try_join_all(inserts)
-        .await
-        .map_err(|e| {
-            // Only a writer bypassing the row lock could get here first.
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                StoreError::VersionConflict {
-                    model: model.to_string(),
-                    expected: first_version.saturating_sub(1),
-                    current,
+    let inserts = async {
+        futures_util::future::try_join_all(inserts)
+            .await
+            .map_err(|e| {
+                // Only a writer bypassing the row lock could get here first.
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    StoreError::VersionConflict {
+                        model: model.to_string(),
+                        expected: first_version.saturating_sub(1),
+                        current,
+                    }
+                } else {
+                    backend(e)
                 }
-            } else {
-                backend(e)
-            }
-        })?;
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO origin_seqs (model, origin, seq) VALUES ($1, $2, $3) \
-             ON CONFLICT (model, origin) \
-             DO UPDATE SET seq = GREATEST(origin_seqs.seq, excluded.seq)",
-        )
-        .await
-        .map_err(backend)?;
+            })
+    };
     let upserts = seqs.iter().map(|(origin, seq)| {
         let upsert = &upsert;
         async move { tx.execute(upsert, &[&model, origin, seq]).await }
     });
-    futures_util::future::try_join_all(upserts)
+    let upserts = async {
+        futures_util::future::try_join_all(upserts)
+            .await
+            .map_err(backend)
+    };
+    let moved = async {
+        execute(
+            tx,
+            "UPDATE models SET version = $2, modified_ms = $3 WHERE id = $1",
+            &[&model, &last_version, &last_timestamp],
+        )
         .await
-        .map_err(backend)?;
-    let last_version = rows.last().map_or(0, |row| row.0);
-    execute(
-        tx,
-        "UPDATE models SET version = $2, modified_ms = $3 WHERE id = $1",
-        &[&model, &last_version, &last_timestamp],
-    )
-    .await
-    .map_err(backend)?;
-    notify(tx, OPS_CHANNEL, &format!("{last_version} {model}")).await
+        .map_err(backend)
+    };
+    futures_util::future::try_join3(inserts, upserts, moved).await?;
+    Ok(())
 }
 
 /// The operations of a model with versions in `(after, up_to]`, in order, at most `limit`.
@@ -594,6 +556,12 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
     /// libpq's `key=value` form), builds the connection pool and migrates the schema.
     pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        PostgresStore::connect_with_pool(url, POOL_SIZE).await
+    }
+
+    /// [`PostgresStore::connect`] with at most `pool_size` connections: every model storing at
+    /// the same moment needs one.
+    pub async fn connect_with_pool(url: &str, pool_size: usize) -> StoreResult<PostgresStore> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
@@ -611,7 +579,7 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(WAIT_TIMEOUT))
             .create_timeout(Some(CONNECT_TIMEOUT))

@@ -28,6 +28,7 @@ use tandem_core::protocol::{
 use tandem_core::{Node, Op};
 use tokio::sync::{oneshot, Semaphore};
 
+use super::keys::{grantee_from_key, grantee_key, scope_key, target_key};
 use super::{
     ChatRecord, GrantScope, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, Store,
     StoreError, StoreResult, StoredOp, User,
@@ -211,51 +212,6 @@ fn search_text(user: &User) -> String {
         s.push_str(&email.to_lowercase());
     }
     s
-}
-
-/// A permission target as (kind, id) columns.
-fn target_key(target: &PermissionTarget) -> (&'static str, &str) {
-    match target {
-        PermissionTarget::Collection(id) => ("collection", id),
-        PermissionTarget::Model(id) => ("model", id),
-    }
-}
-
-/// A grant scope as (kind, id) columns; one activity's id is its type's length, a colon, its
-/// type and its id (unambiguous whatever the names hold).
-fn scope_key(scope: &GrantScope) -> (&'static str, String) {
-    match scope {
-        GrantScope::ActivityType(t) => ("activity_type", t.clone()),
-        GrantScope::Activity {
-            activity_type,
-            activity_id,
-        } => (
-            "activity",
-            format!("{}:{activity_type}{activity_id}", activity_type.len()),
-        ),
-        GrantScope::Chat(id) => ("chat", id.clone()),
-    }
-}
-
-/// A grantee as (kind, id) columns; the world has an empty id.
-fn grantee_key(grantee: &Grantee) -> (&'static str, &str) {
-    match grantee {
-        Grantee::World => ("world", ""),
-        Grantee::User(id) => ("user", id),
-        Grantee::Group(id) => ("group", id),
-    }
-}
-
-/// The inverse of [`grantee_key`].
-fn grantee_from_key(kind: &str, id: String) -> StoreResult<Grantee> {
-    match kind {
-        "world" => Ok(Grantee::World),
-        "user" => Ok(Grantee::User(id)),
-        "group" => Ok(Grantee::Group(id)),
-        other => Err(StoreError::Corrupt(format!(
-            "unknown grantee kind {other:?}"
-        ))),
-    }
 }
 
 /// The columns of a user row, in `USER_COLUMNS` order.

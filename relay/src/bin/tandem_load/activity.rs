@@ -155,13 +155,13 @@ pub async fn run(relay: &RelayChild, args: &Args) -> Result<Row, Failure> {
         }));
     }
     tokio::time::sleep_until(tokio::time::Instant::from_std(window_start)).await;
-    *cpu.lock().expect("cpu") = Some(CpuWindow::start(relay));
+    *cpu.lock().expect("cpu") = Some(CpuWindow::start(std::slice::from_ref(relay)));
     tokio::time::sleep_until(tokio::time::Instant::from_std(window_end)).await;
     let (relay_cpu, load_cpu) = cpu
         .lock()
         .expect("cpu")
         .as_ref()
-        .map_or((0.0, 0.0), |w| w.percent(relay));
+        .map_or((0.0, 0.0), |w| w.percent(std::slice::from_ref(relay)));
     let (rss, hwm) = relay.memory_mib();
 
     let mut latencies = Vec::new();
