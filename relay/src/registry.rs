@@ -1042,11 +1042,16 @@ impl ModelTask {
         }
     }
 
-    /// Tells the other relays who has the model open here, with their references.
+    /// Tells the other relays who has the model open here, with their references, and how
+    /// far it is stored (for news of operations that may have been lost).
     fn announce(&self) {
         let Some(cluster) = &self.registry.cluster else {
             return;
         };
+        cluster.publish(PeerBody::OpsStored {
+            model: self.meta.id.clone(),
+            version: self.meta.version,
+        });
         for member in self.members.values() {
             cluster.publish(PeerBody::ModelMember {
                 model: self.meta.id.clone(),

@@ -716,3 +716,91 @@ async fn garbage_on_the_relays_channel_is_ignored() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_whose_database_connections_are_cut_reconnect_and_hear_each_other_again() {
+    let db = database("cut");
+    let a = relay_on(&db, None);
+    let b = relay_on(&db, None);
+    let mut ada = TestClient::anonymous(&a.relay.url, "Ada")
+        .await
+        .expect("connect");
+    let mut bob = TestClient::anonymous(&b.relay.url, "Bob")
+        .await
+        .expect("connect");
+    let ha = ada
+        .open_or_create("docs", "cut", serde_json::json!({"t": ""}))
+        .await
+        .expect("open");
+    let hb = bob.open("docs", "cut").await.expect("open");
+    let t = ada
+        .replica(ha)
+        .model()
+        .element_at(&["t".into()])
+        .expect("t");
+
+    // The connections both relays listen on are cut by the server.
+    let (admin, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND (query LIKE '%LISTEN%' OR query LIKE '%pg_notify%')",
+            &[],
+        )
+        .await
+        .expect("terminate");
+    assert!(!cut.is_empty(), "the listening connections were found");
+
+    // An edit made meanwhile, and ones after, reach the other relay; so does an activity.
+    ada.submit(
+        ha,
+        Op::StringInsert {
+            id: t,
+            index: 0,
+            text: "across".into(),
+        },
+    )
+    .expect("insert");
+    ada.flush().await.expect("flush");
+    wait_until(
+        &mut bob,
+        Duration::from_secs(10),
+        "the edit on the other relay",
+        |c| c.replica(hb).model().string(t).map(|s| s.to_string()) == Some("across".into()),
+    )
+    .await;
+    ada.request(Request::JoinActivity {
+        activity_type: "document".into(),
+        activity_id: "cut".into(),
+        lurk: false,
+        state: vec![],
+    })
+    .await
+    .expect("join");
+    let ada_session = ada.welcome.session_id.clone();
+    let participants = match bob
+        .request(Request::JoinActivity {
+            activity_type: "document".into(),
+            activity_id: "cut".into(),
+            lurk: false,
+            state: vec![],
+        })
+        .await
+        .expect("join")
+    {
+        Response::ActivityJoined { participants, .. } => participants,
+        other => panic!("unexpected {other:?}"),
+    };
+    if !participants.iter().any(|p| p.session_id == ada_session) {
+        wait_until(&mut bob, SOON, "Ada in the activity", |c| {
+            c.activity_events.iter().any(|(_, e)| {
+                matches!(e, ActivityEvent::Joined { participant, .. } if participant.session_id == ada_session)
+            })
+        })
+        .await;
+    }
+}

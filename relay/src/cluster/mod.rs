@@ -147,12 +147,14 @@ async fn handle(
             relay.registry.notify(&model, || Command::Deleted).await;
         }
         Notice::Reconnected => {
-            // Whatever was committed meanwhile was not announced: catch up, and ask again.
+            // Whatever was committed meanwhile was not announced: catch up, ask again, and tell
+            // again (the others may have taken this relay for gone).
             relay
                 .registry
                 .notify_all(|| Command::CatchUp { version: u64::MAX })
                 .await;
             cluster.publish(PeerBody::Hello);
+            announce(relay, cluster).await;
         }
         Notice::Peer(messages) => {
             for message in messages {
@@ -175,15 +177,7 @@ async fn from_peer(
     let from = message.from;
     match message.body {
         PeerBody::Heartbeat => {}
-        PeerBody::Hello => {
-            relay.registry.notify_all(|| Command::Announce).await;
-            for body in relay.presence.announce() {
-                cluster.publish(body);
-            }
-            for body in relay.activities.announce() {
-                cluster.publish(body);
-            }
-        }
+        PeerBody::Hello => announce(relay, cluster).await,
         PeerBody::Gone => {
             peers.remove(&from);
             peer_gone(relay, from).await;
@@ -228,6 +222,17 @@ async fn from_peer(
             .activities
             .remote_changed(&activity_type, &activity_id, event),
         PeerBody::ChatDelivered { event, users } => relay.chat.deliver_from_peer(event, &users),
+    }
+}
+
+/// Tells the other relays everything this one holds in memory.
+async fn announce(relay: &Arc<Relay>, cluster: &Arc<Cluster>) {
+    relay.registry.notify_all(|| Command::Announce).await;
+    for body in relay.presence.announce() {
+        cluster.publish(body);
+    }
+    for body in relay.activities.announce() {
+        cluster.publish(body);
     }
 }
 

@@ -177,6 +177,13 @@ async fn run(
         if lost {
             let mut wait = Duration::from_millis(100);
             live = loop {
+                // News queued while the connection is down is stale by the time it is back
+                // (the relay announces everything again then): it is dropped, not kept.
+                while let Ok(item) = outgoing.try_recv() {
+                    if let Outgoing::Flush(done) = item {
+                        let _ = done.send(());
+                    }
+                }
                 tokio::time::sleep(wait).await;
                 match Listening::open(&url).await {
                     Ok(live) => break live,
