@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tandem_core::protocol::{
     ActivityEvent, ChatEventBody, ChatKind, PresenceEvent, Request, Response,
 };
-use tandem_core::{Node, Op, ReferenceKey, ReferenceValue, Value};
+use tandem_core::{ElementId, Node, Op, ReferenceKey, ReferenceValue, Value};
 use tandem_relay::store::local_postgres;
 use tandem_relay::test_client::{ClientFailure, TestClient};
 
@@ -341,6 +341,102 @@ async fn wait_until(
     }
 }
 
+/// Ada on relay `a` and Bob on relay `b`, both with model `id` (`{"t": text}`) open.
+struct Pair {
+    ada: TestClient,
+    bob: TestClient,
+    ha: u32,
+    hb: u32,
+    t: ElementId,
+}
+
+async fn pair(a: &Node_, b: &Node_, id: &str, text: &str) -> Pair {
+    let mut ada = TestClient::anonymous(&a.relay.url, "Ada")
+        .await
+        .expect("connect");
+    let mut bob = TestClient::anonymous(&b.relay.url, "Bob")
+        .await
+        .expect("connect");
+    let ha = ada
+        .open_or_create("docs", id, serde_json::json!({ "t": text }))
+        .await
+        .expect("open");
+    let hb = bob.open("docs", id).await.expect("open");
+    let t = ada
+        .replica(ha)
+        .model()
+        .element_at(&["t".into()])
+        .expect("t");
+    Pair {
+        ada,
+        bob,
+        ha,
+        hb,
+        t,
+    }
+}
+
+/// Ada types `text` at the start of `t`; waits until Bob's replica holds `expected`.
+async fn type_across(p: &mut Pair, text: &str, expected: &str, limit: Duration) {
+    p.ada
+        .submit(
+            p.ha,
+            Op::StringInsert {
+                id: p.t,
+                index: 0,
+                text: text.into(),
+            },
+        )
+        .expect("insert");
+    p.ada.flush().await.expect("flush");
+    let (hb, t) = (p.hb, p.t);
+    wait_until(&mut p.bob, limit, "the edit on the other relay", |c| {
+        c.replica(hb).model().string(t).map(|s| s.to_string()) == Some(expected.into())
+    })
+    .await;
+}
+
+/// Joins activity `document/id` as `client` and returns its handle, once session `seen` is
+/// there with `state`: listed in the answer, or announced soon after (its join may still be
+/// on its way from the other relay).
+async fn join_seeing(
+    client: &mut TestClient,
+    id: &str,
+    seen: &str,
+    state: &[(String, Value)],
+) -> u32 {
+    let (activity, participants) = match client
+        .request(Request::JoinActivity {
+            activity_type: "document".into(),
+            activity_id: id.into(),
+            lurk: false,
+            state: vec![],
+        })
+        .await
+        .expect("join")
+    {
+        Response::ActivityJoined {
+            activity,
+            participants,
+            ..
+        } => (activity, participants),
+        other => panic!("unexpected {other:?}"),
+    };
+    if !participants
+        .iter()
+        .any(|p| p.session_id == seen && p.state == state)
+    {
+        wait_until(client, SOON, "the other session in the activity", |c| {
+            c.activity_events.iter().any(|(_, e)| {
+                matches!(e, ActivityEvent::Joined { participant, .. }
+                    if participant.session_id == seen && participant.state == state)
+            })
+        })
+        .await;
+    }
+    activity
+}
+
 const SOON: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,41 +579,7 @@ async fn references_presence_activities_and_chat_cross_between_relays() {
     })
     .await
     .expect("join");
-    let (bob_activity, participants) = match bob
-        .request(Request::JoinActivity {
-            activity_type: "document".into(),
-            activity_id: "cursors".into(),
-            lurk: false,
-            state: vec![],
-        })
-        .await
-        .expect("join")
-    {
-        Response::ActivityJoined {
-            activity,
-            participants,
-            ..
-        } => (activity, participants),
-        other => panic!("unexpected {other:?}"),
-    };
-    // Ada's join may still be on its way to Bob's relay: listed now, or announced soon.
-    if !participants
-        .iter()
-        .any(|p| p.session_id == ada_session && p.state == typing)
-    {
-        wait_until(
-            &mut bob,
-            SOON,
-            "Ada, with her state, in the activity",
-            |c| {
-                c.activity_events.iter().any(|(_, e)| {
-                    matches!(e, ActivityEvent::Joined { participant, .. }
-                    if participant.session_id == ada_session && participant.state == typing)
-                })
-            },
-        )
-        .await;
-    }
+    let bob_activity = join_seeing(&mut bob, "cursors", &ada_session, &typing).await;
     let bob_session = bob.welcome.session_id.clone();
     wait_until(&mut ada, SOON, "Bob joining on the other relay", |c| {
         c.activity_events.iter().any(|(_, e)| {
@@ -685,36 +747,8 @@ async fn garbage_on_the_relays_channel_is_ignored() {
             .expect("notify");
     }
     // Both relays still serve, and still hear each other.
-    let mut ada = TestClient::anonymous(&a.relay.url, "Ada")
-        .await
-        .expect("connect");
-    let mut bob = TestClient::anonymous(&b.relay.url, "Bob")
-        .await
-        .expect("connect");
-    let ha = ada
-        .open_or_create("docs", "after-garbage", serde_json::json!({"t": ""}))
-        .await
-        .expect("open");
-    let hb = bob.open("docs", "after-garbage").await.expect("open");
-    let t = ada
-        .replica(ha)
-        .model()
-        .element_at(&["t".into()])
-        .expect("t");
-    ada.submit(
-        ha,
-        Op::StringInsert {
-            id: t,
-            index: 0,
-            text: "still here".into(),
-        },
-    )
-    .expect("insert");
-    ada.flush().await.expect("flush");
-    wait_until(&mut bob, SOON, "the edit on the other relay", |c| {
-        c.replica(hb).model().string(t).map(|s| s.to_string()) == Some("still here".into())
-    })
-    .await;
+    let mut p = pair(&a, &b, "after-garbage", "").await;
+    type_across(&mut p, "still here", "still here", SOON).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -722,22 +756,7 @@ async fn relays_whose_database_connections_are_cut_reconnect_and_hear_each_other
     let db = database("cut");
     let a = relay_on(&db, None);
     let b = relay_on(&db, None);
-    let mut ada = TestClient::anonymous(&a.relay.url, "Ada")
-        .await
-        .expect("connect");
-    let mut bob = TestClient::anonymous(&b.relay.url, "Bob")
-        .await
-        .expect("connect");
-    let ha = ada
-        .open_or_create("docs", "cut", serde_json::json!({"t": ""}))
-        .await
-        .expect("open");
-    let hb = bob.open("docs", "cut").await.expect("open");
-    let t = ada
-        .replica(ha)
-        .model()
-        .element_at(&["t".into()])
-        .expect("t");
+    let mut p = pair(&a, &b, "cut", "").await;
 
     // The connections both relays listen on are cut by the server.
     let (admin, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
@@ -755,34 +774,9 @@ async fn relays_whose_database_connections_are_cut_reconnect_and_hear_each_other
         .expect("terminate");
     assert!(!cut.is_empty(), "the listening connections were found");
 
-    // An edit made meanwhile, and ones after, reach the other relay; so does an activity.
-    ada.submit(
-        ha,
-        Op::StringInsert {
-            id: t,
-            index: 0,
-            text: "across".into(),
-        },
-    )
-    .expect("insert");
-    ada.flush().await.expect("flush");
-    wait_until(
-        &mut bob,
-        Duration::from_secs(10),
-        "the edit on the other relay",
-        |c| c.replica(hb).model().string(t).map(|s| s.to_string()) == Some("across".into()),
-    )
-    .await;
-    ada.request(Request::JoinActivity {
-        activity_type: "document".into(),
-        activity_id: "cut".into(),
-        lurk: false,
-        state: vec![],
-    })
-    .await
-    .expect("join");
-    let ada_session = ada.welcome.session_id.clone();
-    let participants = match bob
+    // An edit made meanwhile reaches the other relay; so does an activity join.
+    type_across(&mut p, "across", "across", Duration::from_secs(10)).await;
+    p.ada
         .request(Request::JoinActivity {
             activity_type: "document".into(),
             activity_id: "cut".into(),
@@ -790,17 +784,7 @@ async fn relays_whose_database_connections_are_cut_reconnect_and_hear_each_other
             state: vec![],
         })
         .await
-        .expect("join")
-    {
-        Response::ActivityJoined { participants, .. } => participants,
-        other => panic!("unexpected {other:?}"),
-    };
-    if !participants.iter().any(|p| p.session_id == ada_session) {
-        wait_until(&mut bob, SOON, "Ada in the activity", |c| {
-            c.activity_events.iter().any(|(_, e)| {
-                matches!(e, ActivityEvent::Joined { participant, .. } if participant.session_id == ada_session)
-            })
-        })
-        .await;
-    }
+        .expect("join");
+    let ada_session = p.ada.welcome.session_id.clone();
+    join_seeing(&mut p.bob, "cut", &ada_session, &[]).await;
 }
