@@ -10,6 +10,7 @@ step "formatting"
 cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p tandem-core --no-default-features --all-targets -- -D warnings
 step "the core stays pure: it builds for WebAssembly"
 cargo build -p tandem-core --target wasm32-unknown-unknown
 step "the WebAssembly client and the npm package (with its gzipped size)"
@@ -23,6 +24,9 @@ trap 'rm -f "$log" "$nodelog"' EXIT
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+step "the core again as the WebAssembly client builds it (strings in the gap buffer)"
+cargo test -p tandem-core --no-default-features 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 step "npm package tests (Node and headless Chromium, against real relays)"
 cargo build -p tandem-relay --bin tandem-relay
 (cd npm && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \

@@ -11,7 +11,7 @@ pub mod compose;
 pub mod error;
 pub mod id;
 pub mod model;
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[cfg(all(feature = "jumprope", target_arch = "wasm32", target_os = "unknown"))]
 mod no_entropy;
 pub mod op;
 pub mod protocol;

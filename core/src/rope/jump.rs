@@ -1,4 +1,4 @@
-//! Text storage with UTF-16 positions.
+//! Text in a skip-list rope with UTF-16 positions: the relay's string storage.
 
 use jumprope::JumpRope;
 
@@ -9,13 +9,13 @@ use crate::error::ModelError;
 /// It wraps jumprope's skip-list rope, which keeps UTF-16 counts in its nodes, so a position
 /// given in code units is found in one descent rather than converted character by character.
 /// Every index is checked: past the end or between the halves of a surrogate pair is an error.
-pub struct Utf16Rope {
+pub struct Utf16JumpRope {
     rope: JumpRope,
 }
 
-impl Clone for Utf16Rope {
+impl Clone for Utf16JumpRope {
     fn clone(&self) -> Self {
-        let mut rope = Utf16Rope::new();
+        let mut rope = Utf16JumpRope::new();
         for chunk in self.rope.substrings() {
             rope.rope.insert(rope.rope.len_chars(), chunk);
         }
@@ -23,19 +23,19 @@ impl Clone for Utf16Rope {
     }
 }
 
-impl std::fmt::Debug for Utf16Rope {
+impl std::fmt::Debug for Utf16JumpRope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&self.to_string(), f)
     }
 }
 
-impl PartialEq for Utf16Rope {
+impl PartialEq for Utf16JumpRope {
     fn eq(&self, other: &Self) -> bool {
         self.rope == other.rope
     }
 }
 
-impl Default for Utf16Rope {
+impl Default for Utf16JumpRope {
     fn default() -> Self {
         Self::new()
     }
@@ -45,10 +45,10 @@ impl Default for Utf16Rope {
 /// pull a random-number source into the WebAssembly build).
 const ROPE_SEED: u64 = 0x7a6e_6465_6d21;
 
-impl Utf16Rope {
+impl Utf16JumpRope {
     /// An empty string.
     pub fn new() -> Self {
-        Utf16Rope {
+        Utf16JumpRope {
             rope: JumpRope::new_from_seed(ROPE_SEED),
         }
     }
@@ -188,82 +188,17 @@ impl Utf16Rope {
 
     /// Builds a rope holding `text`.
     pub fn from_text(text: &str) -> Self {
-        let mut rope = Utf16Rope::new();
+        let mut rope = Utf16JumpRope::new();
         rope.rope.insert(0, text);
         rope
     }
 }
 
-impl std::fmt::Display for Utf16Rope {
+impl std::fmt::Display for Utf16JumpRope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for chunk in self.rope.substrings() {
             f.write_str(chunk)?;
         }
         Ok(())
-    }
-}
-
-/// The length of `text` in UTF-16 code units.
-pub fn utf16_len(text: &str) -> usize {
-    if text.is_ascii() {
-        text.len()
-    } else {
-        text.chars().map(char::len_utf16).sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inserts_and_removes_by_utf16_index() {
-        let mut r = Utf16Rope::from_text("héllo");
-        r.insert(5, " wörld").unwrap();
-        assert_eq!(r.to_string(), "héllo wörld");
-        assert_eq!(r.remove(1, 4).unwrap(), "éllo");
-        assert_eq!(r.to_string(), "h wörld");
-    }
-
-    #[test]
-    fn surrogate_pairs_count_two_and_cannot_be_split() {
-        let mut r = Utf16Rope::from_text("a😀b");
-        assert_eq!(r.len_utf16(), 4);
-        assert_eq!(
-            r.insert(2, "x"),
-            Err(ModelError::SplitsSurrogatePair { index: 2 })
-        );
-        assert_eq!(
-            r.remove(0, 2),
-            Err(ModelError::SplitsSurrogatePair { index: 2 })
-        );
-        r.insert(3, "x").unwrap();
-        assert_eq!(r.to_string(), "a😀xb");
-        assert_eq!(r.remove(1, 2).unwrap(), "😀");
-        assert_eq!(r.to_string(), "axb");
-    }
-
-    #[test]
-    fn out_of_range_is_an_error() {
-        let mut r = Utf16Rope::from_text("abc");
-        assert_eq!(
-            r.insert(4, "x"),
-            Err(ModelError::IndexOutOfRange { index: 4, len: 3 })
-        );
-        assert!(r.remove(2, 2).is_err());
-        assert!(r.remove(usize::MAX, 2).is_err());
-        assert_eq!(r.to_string(), "abc");
-    }
-
-    #[test]
-    fn large_text_round_trips() {
-        let text: String = (0..20_000)
-            .map(|i| if i % 7 == 0 { '𝄞' } else { 'q' })
-            .collect();
-        let mut r = Utf16Rope::from_text(&text);
-        assert_eq!(r.len_utf16(), utf16_len(&text));
-        r.insert(14, "!").unwrap();
-        assert_eq!(r.slice(14, 1), "!");
-        assert_eq!(r.clone(), r);
     }
 }
