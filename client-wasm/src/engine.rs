@@ -4,21 +4,23 @@
 use crate::json;
 use crate::json::Json;
 use tandem_core::client::{ClientModel, ReferenceUpdate};
+use tandem_core::protocol::shape::Shaped;
 use tandem_core::protocol::{
-    decode_relay, encode_client, Auth, ClientMessage, ErrorCode, Hello, HistoricOp, Limits,
-    ModelContent, OpenedModel, RelayMessage, Request, Response, Welcome, PROTOCOL_VERSION,
+    encode_client, variant_tag, write_varint, Auth, ClientMessage, ErrorCode, Hello, HistoricOp,
+    Limits, ModelContent, OpenedModel, RelayMessage, Request, Response, Welcome, FORMAT_VERSION,
+    PROTOCOL_VERSION,
 };
 use tandem_core::{IdGenerator, Model};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{EngineError, Result};
 use crate::events::Events;
-use crate::interop::{
-    activity_event_json, chat_event_json, collaborator_json, presence_event_json, user_json,
-};
+use crate::incoming::{self, Incoming};
+use crate::interop::{collaborator_json, user_json};
 use crate::models::LocalModel;
-use crate::requests::{parse_request, response_json};
+use crate::requests::{model_request, response_json};
 use crate::small_map::SmallMap;
+use crate::transcode;
 
 /// The most operations sent in one frame; longer queues (after a long offline session) go out
 /// in several frames.
@@ -123,8 +125,7 @@ impl Engine {
                 },
             );
             request
-        } else {
-            let request = parse_request(&json, &mut self.ids)?;
+        } else if let Some(request) = model_request(&json, &mut self.ids)? {
             if matches!(
                 request,
                 Request::OpenModel { .. } | Request::OpenOrCreateModel { .. }
@@ -133,6 +134,13 @@ impl Engine {
                     .insert(request_id, Pending::Open { reopen: None });
             }
             request
+        } else {
+            // Any other request goes by its shape: the frame's tag, the id, then the request.
+            let mut frame = vec![FORMAT_VERSION];
+            write_varint(&mut frame, variant_tag::<ClientMessage>("Request"));
+            write_varint(&mut frame, request_id);
+            transcode::from_json(&json, Request::shape(), "request", &mut frame)?;
+            return Ok(frame);
         };
         Ok(encode_client(&ClientMessage::Request {
             request_id,
@@ -178,9 +186,15 @@ impl Engine {
 
     /// Handles one frame from the relay; returns the resulting events as a JSON array.
     pub fn receive(&mut self, frame: &[u8]) -> Result<String, JsValue> {
-        let message = decode_relay(frame, &self.limits).map_err(EngineError::from)?;
         let mut events = Events::default();
-        self.handle(message, &mut events)?;
+        match incoming::decode(frame, &self.limits).map_err(EngineError::from)? {
+            Incoming::Typed(message) => self.handle(message, &mut events)?,
+            Incoming::Answer { request_id, result } => {
+                self.pending.remove(&request_id);
+                events.push(json!({"type": "response", "requestId": request_id, "result": result}));
+            }
+            Incoming::Push(event) => events.push(event),
+        }
         Ok(events.into_json())
     }
 
@@ -474,15 +488,8 @@ impl Engine {
                 }
             }
             RelayMessage::RemoteReference(reference) => self.remote_reference(reference, events),
-            RelayMessage::Presence(event) => events.push(presence_event_json(&event)),
-            RelayMessage::Activity(event) => events.push(activity_event_json(&event)),
-            RelayMessage::Chat(event) => {
-                let mut json = chat_event_json(&event);
-                let kind = json["type"].clone();
-                json.insert("event", kind);
-                json.insert("type", json!("chat"));
-                events.push(json);
-            }
+            // Converted by their shapes instead (see `incoming`).
+            RelayMessage::Presence(_) | RelayMessage::Activity(_) | RelayMessage::Chat(_) => {}
             RelayMessage::Ping { nonce } => {
                 events.push(json!({"type": "ping", "nonce": nonce.to_string()}));
             }
@@ -587,7 +594,7 @@ impl Engine {
         }
         let collaborators: Vec<Json> = m.collaborators.iter().map(collaborator_json).collect();
         Ok(json!({
-            "kind": "model_opened",
+            "type": "model_opened",
             "local": local,
             "collection": opened.collection,
             "id": opened.id,

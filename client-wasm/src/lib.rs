@@ -14,12 +14,14 @@
 mod engine;
 mod error;
 mod events;
+mod incoming;
 mod interop;
 mod json;
 mod models;
 mod references;
 mod requests;
 mod small_map;
+mod transcode;
 
 use std::sync::Mutex;
 

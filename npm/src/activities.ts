@@ -7,6 +7,7 @@ import { Emitter } from './emitter.js';
 import { TandemError } from './errors.js';
 import type { UserInfo } from './session.js';
 import { reviveDates, type JsonValue } from './values.js';
+import { grantEntries, wireTarget } from './wire.js';
 
 /** What a session may do in an activity. */
 export interface ActivityRights {
@@ -104,8 +105,8 @@ export class ActivityService {
   async permissions(activityType: string, activityId?: string): Promise<ActivityPermissionEntries> {
     const request: Record<string, unknown> = { type: 'get_activity_permissions', activityType };
     if (activityId !== undefined) request.activityId = activityId;
-    const { world, users, groups } = await this.#session._request<ActivityPermissionEntries>(request);
-    return { world, users, groups };
+    const raw = await this.#session._request<{ world: ActivityRights | null; users: Record<string, ActivityRights>; groups: Record<string, ActivityRights> }>(request);
+    return grantEntries(raw, (rights) => rights);
   }
 
   /**
@@ -120,7 +121,7 @@ export class ActivityService {
     target: PermissionTarget,
     rights: Partial<ActivityRights> | null,
   ): Promise<void> {
-    const request: Record<string, unknown> = { type: 'set_activity_permissions', activityType, target, rights };
+    const request: Record<string, unknown> = { type: 'set_activity_permissions', activityType, target: wireTarget(target), rights };
     if (activityId !== undefined) request.activityId = activityId;
     await this.#session._request(request);
   }
@@ -305,7 +306,7 @@ export class Activity extends Emitter<ActivityEvents> {
 
   /** @internal An event from the relay. */
   _event(event: Record<string, unknown>): void {
-    const sessionId = event.sessionId as string;
+    const sessionId = (event.sessionId ?? (event.participant as { sessionId?: string } | undefined)?.sessionId) as string;
     switch (event.event) {
       case 'joined': {
         const raw = event.participant as Omit<ActivityParticipant, 'local'>;

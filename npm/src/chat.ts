@@ -6,6 +6,7 @@
  */
 import { Emitter } from './emitter.js';
 import type { PermissionTarget } from './activities.js';
+import { grantEntries, wireTarget } from './wire.js';
 
 /** The kinds of chat. */
 export type ChatKind = 'room' | 'channel' | 'direct';
@@ -88,6 +89,28 @@ export interface ChatTransport {
   _request<T>(request: Record<string, unknown>): Promise<T>;
 }
 
+/** A chat as the protocol spells it. */
+type WireChat = Omit<ChatInfo, 'createdTime' | 'lastEventTime'> & { createdMs: number; lastEventMs: number };
+
+/** Chat rights as the protocol spells them. */
+type WireChatRights = Omit<ChatRights, 'setNameAndTopic'> & { setNameTopic: boolean };
+
+function chatInfo({ createdMs, lastEventMs, ...info }: WireChat): ChatInfo {
+  return { ...info, createdTime: createdMs, lastEventTime: lastEventMs };
+}
+
+function chatRights({ setNameTopic, ...rights }: WireChatRights): ChatRights {
+  return { ...rights, setNameAndTopic: setNameTopic };
+}
+
+/** A chat event from the protocol's form: the body's kind and fields beside the common ones. */
+function chatEvent(raw: Record<string, unknown>): ChatEvent {
+  const { type, userId: member, ...fields } = raw.body as Record<string, unknown>;
+  const event = { type, chatId: raw.chatId, eventNumber: raw.eventNumber, timestamp: raw.timestampMs, userId: raw.userId, ...fields };
+  if (member !== undefined) (event as Record<string, unknown>).member = member;
+  return event as unknown as ChatEvent;
+}
+
 /** The session's chats. Emits `event` for every live event of any chat. */
 export class ChatService extends Emitter<{ event: ChatEvent }> {
   readonly #session: ChatTransport;
@@ -103,30 +126,30 @@ export class ChatService extends Emitter<{ event: ChatEvent }> {
   /** Creates a room or a channel (with its initial members; the creator is one). */
   async create(options: { kind: 'room' | 'channel'; id?: string; name?: string; topic?: string; members?: string[] }): Promise<Chat> {
     const request: Record<string, unknown> = { type: 'create_chat', kind: options.kind, name: options.name ?? '', topic: options.topic ?? '', members: options.members ?? [] };
-    if (options.id !== undefined) request.id = options.id;
-    return this.#chat(await this.#session._request<{ chat: ChatInfo }>(request));
+    if (options.id !== undefined) request.chatId = options.id;
+    return this.#chat(await this.#session._request<{ chat: WireChat }>(request));
   }
 
   /** The direct chat between this user and `userIds`, created if needed (the same users always
    * get the same chat). */
   async direct(userIds: string | string[]): Promise<Chat> {
     const list = Array.isArray(userIds) ? userIds : [userIds];
-    return this.#chat(await this.#session._request<{ chat: ChatInfo }>({ type: 'get_direct_chat', userIds: list }));
+    return this.#chat(await this.#session._request<{ chat: WireChat }>({ type: 'get_direct_chat', userIds: list }));
   }
 
   /** A chat this user may see. */
   async get(chatId: string): Promise<Chat> {
-    return this.#chat(await this.#session._request<{ chat: ChatInfo }>({ type: 'get_chat', chatId }));
+    return this.#chat(await this.#session._request<{ chat: WireChat }>({ type: 'get_chat', chatId }));
   }
 
   /** Joins a room or channel. */
   async join(chatId: string): Promise<Chat> {
-    return this.#chat(await this.#session._request<{ chat: ChatInfo }>({ type: 'join_chat', chatId }));
+    return this.#chat(await this.#session._request<{ chat: WireChat }>({ type: 'join_chat', chatId }));
   }
 
   /** The chats this user is in. */
   async joined(): Promise<Chat[]> {
-    const { chats } = await this.#session._request<{ chats: ChatInfo[] }>({ type: 'get_joined_chats' });
+    const { chats } = await this.#session._request<{ chats: WireChat[] }>({ type: 'get_joined_chats' });
     return chats.map((info) => this.#chat({ chat: info }));
   }
 
@@ -142,13 +165,13 @@ export class ChatService extends Emitter<{ event: ChatEvent }> {
 
   /** @internal A live chat event. */
   _event(raw: Record<string, unknown>): void {
-    const event = { ...raw, type: raw.event } as unknown as ChatEvent;
-    delete (event as unknown as Record<string, unknown>).event;
+    const event = chatEvent(raw);
     this.#chats.get(event.chatId)?._event(event);
     this.emit('event', event);
   }
 
-  #chat({ chat: info }: { chat: ChatInfo }): Chat {
+  #chat({ chat: wire }: { chat: WireChat }): Chat {
+    const info = chatInfo(wire);
     let chat = this.#chats.get(info.chatId);
     if (chat) chat._update(info);
     else {
@@ -183,12 +206,12 @@ export class Chat extends Emitter<ChatEvents> {
 
   /** Posts a message; resolves with its event number and time. */
   async send(text: string): Promise<{ eventNumber: number; timestamp: number }> {
-    const { eventNumber, timestamp } = await this.#service._request<{ eventNumber: number; timestamp: number }>({
+    const { eventNumber, timestampMs } = await this.#service._request<{ eventNumber: number; timestampMs: number }>({
       type: 'send_chat_message',
       chatId: this.id,
       text,
     });
-    return { eventNumber, timestamp };
+    return { eventNumber, timestamp: timestampMs };
   }
 
   /** Renames it. */
@@ -213,7 +236,7 @@ export class Chat extends Emitter<ChatEvents> {
 
   /** Joins it (a room or channel). */
   async join(): Promise<void> {
-    this._update((await this.#service._request<{ chat: ChatInfo }>({ type: 'join_chat', chatId: this.id })).chat);
+    this._update(chatInfo((await this.#service._request<{ chat: WireChat }>({ type: 'join_chat', chatId: this.id })).chat));
   }
 
   /** Leaves it. */
@@ -235,12 +258,12 @@ export class Chat extends Emitter<ChatEvents> {
     const request: Record<string, unknown> = {
       type: 'get_chat_history',
       chatId: this.id,
-      direction: options.direction ?? 'backward',
+      direction: options.direction === 'forward' ? 'ascending' : 'descending',
       limit: options.limit ?? 50,
     };
-    if (options.start !== undefined) request.start = options.start;
-    if (options.types !== undefined) request.types = options.types;
-    return (await this.#service._request<{ events: ChatEvent[] }>(request)).events;
+    if (options.start !== undefined) request.startEvent = options.start;
+    if (options.types !== undefined) request.eventKinds = options.types;
+    return (await this.#service._request<{ events: Record<string, unknown>[] }>(request)).events.map(chatEvent);
   }
 
   /** Records that this user has seen the chat up to an event (the newest by default). */
@@ -251,14 +274,22 @@ export class Chat extends Emitter<ChatEvents> {
 
   /** The entries granting rights on it (needs manage). */
   async permissions(): Promise<ChatPermissionEntries> {
-    const { world, users, groups } = await this.#service._request<ChatPermissionEntries>({ type: 'get_chat_permissions', chatId: this.id });
-    return { world, users, groups };
+    const raw = await this.#service._request<{ world: WireChatRights | null; users: Record<string, WireChatRights>; groups: Record<string, WireChatRights> }>({
+      type: 'get_chat_permissions',
+      chatId: this.id,
+    });
+    return grantEntries(raw, chatRights);
   }
 
   /** Grants rights on it to everyone, a user or a group (needs manage); `null` removes the
    * entry. A chat without entries follows its kind's defaults; its creator may do everything. */
   async setPermissions(target: PermissionTarget, rights: Partial<ChatRights> | null): Promise<void> {
-    await this.#service._request({ type: 'set_chat_permissions', chatId: this.id, target, rights });
+    let wire: Record<string, unknown> | null = null;
+    if (rights !== null) {
+      const { setNameAndTopic, ...rest } = rights;
+      wire = setNameAndTopic === undefined ? rest : { ...rest, setNameTopic: setNameAndTopic };
+    }
+    await this.#service._request({ type: 'set_chat_permissions', chatId: this.id, target: wireTarget(target), rights: wire });
   }
 
   /** @internal */

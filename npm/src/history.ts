@@ -84,7 +84,7 @@ export class HistoricalModel {
         type: 'get_model_at_time',
         collection: this.collection,
         id: this.id,
-        time: time instanceof Date ? time.getTime() : time,
+        timeMs: time instanceof Date ? time.getTime() : time,
       }),
     );
   }
@@ -105,8 +105,8 @@ export class HistoricalModel {
       type: 'get_operations',
       collection: this.collection,
       id: this.id,
-      from,
-      to,
+      fromVersion: from,
+      toVersion: to,
     });
     return result.ops;
   }

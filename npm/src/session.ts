@@ -282,7 +282,18 @@ export class Session extends Emitter<SessionEvents> {
     collection: string,
     options: { offset?: number; limit?: number; orderBy?: 'created' | 'modified'; direction?: 'ascending' | 'descending' } = {},
   ): Promise<{ models: ModelSummary[]; total: number }> {
-    return this._request({ type: 'list_models', collection, ...options });
+    const { models, total } = await this._request<{ models: Array<Omit<ModelSummary, 'createdTime' | 'modifiedTime'> & { createdMs: number; modifiedMs: number }>; total: number }>({
+      type: 'list_models',
+      collection,
+      offset: options.offset ?? 0,
+      limit: options.limit ?? 100,
+      orderBy: options.orderBy ?? 'modified',
+      direction: options.direction ?? 'descending',
+    });
+    return {
+      models: models.map(({ createdMs, modifiedMs, ...summary }) => ({ ...summary, createdTime: createdMs, modifiedTime: modifiedMs })),
+      total,
+    };
   }
 
   /** A read-only view of a model's history, showing its latest version first. */
@@ -291,7 +302,7 @@ export class Session extends Emitter<SessionEvents> {
       type: 'get_model_at_time',
       collection,
       id,
-      time: Date.now() + 60_000,
+      timeMs: Date.now() + 60_000,
     });
     const view = new HistoricalModel(this, collection, id, latest.version);
     return view.playTo(latest.version);
@@ -793,7 +804,7 @@ export class Session extends Emitter<SessionEvents> {
     this.#dirty.add(model);
     await this.#persistNow();
     if (handle !== undefined && this.#state === 'connected') {
-      await this.#send({ type: 'close_model', handle }, this.#options.requestTimeout).catch(() => {});
+      await this.#send({ type: 'close_model', model: handle }, this.#options.requestTimeout).catch(() => {});
     }
     this.#engine.forget(model._local);
     this.#models.delete(model._local);

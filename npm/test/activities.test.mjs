@@ -117,6 +117,11 @@ test('activity permissions decide who joins, lurks, views and sets state, and wh
   const entries = await mgr.activities.permissions('page');
   assert.deepEqual(entries.world, { join: false, lurk: true, viewState: false, setState: false, manage: false });
   assert.equal(entries.users[0].userId, mgr.user.userId);
+  assert.deepEqual(entries.users[0].rights, { join: true, lurk: false, viewState: true, setState: true, manage: true });
+  await mgr.activities.setPermissions('page', '/one', { type: 'user', id: guest.user.userId }, { viewState: true });
+  assert.deepEqual((await mgr.activities.permissions('page', '/one')).users, [
+    { userId: guest.user.userId, rights: { join: false, lurk: false, viewState: true, setState: false, manage: false } },
+  ]);
   await assert.rejects(guest.activities.setPermissions('page', undefined, { type: 'world' }, null), (e) => e.code === 'permission_denied');
 
   const pricing = await mgr.activities.join('page', '/pricing', { state: { scroll: 120 } });

@@ -95,6 +95,19 @@ test('permissions and refused input', async () => {
   // Private: the world may no longer join.
   await club.setPermissions({ type: 'world' }, { leave: true, send: true });
   assert.deepEqual((await club.permissions()).world, { join: false, leave: true, send: true, manageMembers: false, setNameAndTopic: false, remove: false, manage: false });
+  // Entries for a user and a group, read back in the package's form.
+  const guestId = guest.user.userId;
+  await club.setPermissions({ type: 'user', id: guestId }, { send: true, setNameAndTopic: true });
+  await club.setPermissions({ type: 'group', id: 'no-such-group' }, { leave: true });
+  const entries = await club.permissions();
+  assert.deepEqual(entries.users, [
+    { userId: guestId, rights: { join: false, leave: false, send: true, manageMembers: false, setNameAndTopic: true, remove: false, manage: false } },
+  ]);
+  assert.deepEqual(entries.groups.map((g) => [g.groupId, g.rights.leave, g.rights.setNameAndTopic]), [['no-such-group', true, false]]);
+  await club.setPermissions({ type: 'user', id: guestId }, null);
+  assert.deepEqual((await club.permissions()).users, []);
+  const info = club.info;
+  assert.ok(info.createdTime > 0 && info.lastEventTime >= info.createdTime, 'times in the package form');
   const outsider = await session(relay, 'Outsider');
   await assert.rejects(outsider.chat.join('club'), code('permission_denied'));
   await assert.rejects(outsider.chat.get('club'), code('permission_denied'));

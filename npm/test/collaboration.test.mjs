@@ -199,7 +199,25 @@ test('history plays back every version with who made it and when', async () => {
   assert.equal(ops[1].changes[0].kind, 'string_insert');
   await view.playToTime(ops[1].timestamp);
   assert.ok(view.version >= 2 && view.data.text.startsWith('one two'));
+  assert.deepEqual((await view.operations(1, 2)).map((o) => o.version), [2]);
   await done();
+});
+
+test('a collection lists its models a page at a time, newest change first by default', async () => {
+  const s = await session(relay, 'Lister');
+  for (const id of ['first', 'second', 'third']) await s.create({ collection: 'listed', id, data: { id } });
+  const { models, total } = await s.list('listed');
+  assert.equal(total, 3);
+  assert.deepEqual(models.map((m) => m.id), ['third', 'second', 'first']);
+  for (const m of models) {
+    assert.deepEqual(Object.keys(m).sort(), ['collection', 'createdTime', 'id', 'modifiedTime', 'version']);
+    assert.ok(m.createdTime > 0 && m.modifiedTime >= m.createdTime && m.version === 0);
+  }
+  const page = await s.list('listed', { orderBy: 'created', direction: 'ascending', offset: 1, limit: 1 });
+  assert.deepEqual([page.models.map((m) => m.id), page.total], [['second'], 3]);
+  await s.remove('listed', 'second');
+  assert.equal((await s.list('listed')).total, 2);
+  await s.disconnect();
 });
 
 test('typing runs reach the engine before any read, remote change, undo or send', async () => {

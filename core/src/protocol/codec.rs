@@ -25,6 +25,7 @@ use crate::reference::{ReferenceKey, ReferenceValue};
 use crate::value::{Node, NodeValue, Value};
 
 use super::messages::*;
+use super::shape::{field_shape, Field, Shape, Shaped, Variant};
 
 /// The first byte of every frame: the version of this binary layout.
 pub const FORMAT_VERSION: u8 = 1;
@@ -384,6 +385,38 @@ pub trait WireEnum {
     fn variant_name(&self) -> &'static str;
 }
 
+/// Reads one enum variant's fields: see the `variant_decoder` of each enum.
+pub type VariantDecoder<T> = fn(&mut Reader<'_>) -> Result<T, Failed>;
+
+/// Whether two strings are equal, in a constant.
+pub const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The wire tag of the variant of `T` called `name`, in a constant: an unknown name fails the
+/// build.
+pub const fn variant_tag<T: WireEnum>(name: &str) -> u64 {
+    let mut i = 0;
+    while i < T::VARIANTS.len() {
+        if const_str_eq(T::VARIANTS[i].1, name) {
+            return T::VARIANTS[i].0;
+        }
+        i += 1;
+    }
+    panic!("no variant of that name")
+}
+
 /// Appends `value` as a LEB128 varint.
 pub fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
@@ -676,6 +709,17 @@ macro_rules! codec_struct {
                 })
             }
         }
+
+        impl Shaped for $name {
+            fn shape() -> &'static Shape {
+                const {
+                    &Shape::Struct(&[$(Field {
+                        name: stringify!($field),
+                        shape: field_shape(|s: &$name| &s.$field),
+                    }),*])
+                }
+            }
+        }
     };
 }
 
@@ -685,11 +729,48 @@ macro_rules! codec_struct {
 /// one level of depth. The encoder's match has no wildcard, so a variant missing here does not
 /// compile.
 macro_rules! codec_enum {
+    (nested unshaped $name:ident { $($body:tt)* }) => {
+        codec_enum!(@impl nested $name { $($body)* });
+    };
     (nested $name:ident { $($body:tt)* }) => {
         codec_enum!(@impl nested $name { $($body)* });
+        codec_enum!(@shape $name { $($body)* });
     };
     ($name:ident { $($body:tt)* }) => {
         codec_enum!(@impl flat $name { $($body)* });
+        codec_enum!(@shape $name { $($body)* });
+    };
+    (@shape $name:ident {
+        $( $tag:literal => $variant:ident $( ( $($tuple:ident),* ) )? $( { $($field:ident),* } )? ),* $(,)?
+    }) => {
+        impl Shaped for $name {
+            // Each field's accessor matches its own variant only.
+            #[allow(unreachable_patterns)]
+            fn shape() -> &'static Shape {
+                const {
+                    &Shape::Enum(&[$(Variant {
+                        tag: $tag,
+                        name: stringify!($variant),
+                        fields: &[
+                            $( $(Field {
+                                name: stringify!($tuple),
+                                shape: field_shape(|v: &$name| match v {
+                                    $name::$variant($tuple) => $tuple,
+                                    _ => unreachable!(),
+                                }),
+                            }),* )?
+                            $( $(Field {
+                                name: stringify!($field),
+                                shape: field_shape(|v: &$name| match v {
+                                    $name::$variant { $field, .. } => $field,
+                                    _ => unreachable!(),
+                                }),
+                            }),* )?
+                        ],
+                    }),*])
+                }
+            }
+        }
     };
     (@impl $wrap:ident $name:ident {
         $( $tag:literal => $variant:ident $( ( $($tuple:ident),* ) )? $( { $($field:ident),* } )? ),* $(,)?
@@ -733,21 +814,37 @@ macro_rules! codec_enum {
                     match tag {
                         $(
                             $tag => {
-                                // One function per variant keeps each recursion level's stack
-                                // frame as small as that variant needs (debug builds do not
-                                // share slots between match arms). Unit variants read nothing.
-                                #[allow(unused_variables)]
-                                fn variant(r: &mut Reader<'_>) -> Result<$name, Failed> {
-                                    $( $( let $tuple = Decode::decode(r)?; )* )?
-                                    $( $( let $field = Decode::decode(r)?; )* )?
-                                    Ok($name::$variant $( ( $($tuple),* ) )? $( { $($field),* } )?)
-                                }
-                                variant(r)
+                                let decode = const { $name::variant_decoder(stringify!($variant)) };
+                                decode(r)
                             }
                         )*
                         _ => Err(r.fail(DecodeError::UnknownTag { type_name: stringify!($name), tag, at })),
                     }
                 })
+            }
+        }
+
+        impl $name {
+            /// Reads the fields of the variant called `name` (its tag already read, and without
+            /// counting a level of nesting), for a reader that handles some variants itself and
+            /// so needs only the other variants' decoders. Call it in a constant: an unknown
+            /// name fails the build.
+            pub const fn variant_decoder(name: &str) -> VariantDecoder<$name> {
+                $(
+                    if const_str_eq(name, stringify!($variant)) {
+                        // One function per variant keeps each recursion level's stack frame as
+                        // small as that variant needs (debug builds do not share slots between
+                        // match arms). Unit variants read nothing.
+                        #[allow(unused_variables)]
+                        fn variant(r: &mut Reader<'_>) -> Result<$name, Failed> {
+                            $( $( let $tuple = Decode::decode(r)?; )* )?
+                            $( $( let $field = Decode::decode(r)?; )* )?
+                            Ok($name::$variant $( ( $($tuple),* ) )? $( { $($field),* } )?)
+                        }
+                        return variant;
+                    }
+                )*
+                panic!("no variant of that name")
             }
         }
     };
@@ -757,7 +854,8 @@ macro_rules! codec_enum {
 
 codec_struct!(ElementId { site, counter });
 
-codec_enum!(nested Value {
+// A value is JSON-like data: converters handle it with its own code (`Shape::Value`).
+codec_enum!(nested unshaped Value {
     0 => Null,
     1 => Bool(b),
     2 => Number(n),

@@ -16,14 +16,16 @@
 
 pub mod codec;
 pub mod messages;
+pub mod samples;
+pub mod shape;
 
 #[cfg(test)]
 mod tests;
 
 pub use codec::{
     decode_client, decode_frame, decode_relay, encode_client, encode_frame, encode_relay,
-    write_varint, Decode, DecodeError, Encode, Failed, Limits, Reader, WireEnum, FORMAT_VERSION,
-    MAX_DEPTH_CAP,
+    variant_tag, write_varint, Decode, DecodeError, Encode, Failed, Limits, Reader, VariantDecoder,
+    WireEnum, FORMAT_VERSION, MAX_DEPTH_CAP,
 };
 pub use messages::*;
 
