@@ -295,7 +295,7 @@ impl Engine {
         self.models
             .get(local as usize)
             .and_then(Option::as_ref)
-            .ok_or(EngineError::NotOpen(local))
+            .ok_or_else(|| EngineError::not_open(local))
     }
 
     /// The open model with local id `local`, to change it.
@@ -303,7 +303,7 @@ impl Engine {
         self.models
             .get_mut(local as usize)
             .and_then(Option::as_mut)
-            .ok_or(EngineError::NotOpen(local))
+            .ok_or_else(|| EngineError::not_open(local))
     }
 
     /// Adds a model, returning its local id.

@@ -6,9 +6,15 @@ use tandem_core::protocol::DecodeError;
 use tandem_core::ModelError;
 use wasm_bindgen::JsValue;
 
-/// Why an engine call failed. Nothing changed.
+/// Why an engine call failed. Nothing changed. Boxed: a result carrying it stays two words wide,
+/// which keeps every fallible call and export small (the module's size is budgeted).
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+#[error(transparent)]
+pub struct EngineError(Box<Failure>);
+
+/// What went wrong, inside an [`EngineError`].
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
     /// The local model id names no open model.
     #[error("model {0} is not open")]
     NotOpen(u32),
@@ -35,23 +41,39 @@ pub enum EngineError {
     InvalidArgument(String),
 }
 
+impl<E: Into<Failure>> From<E> for EngineError {
+    fn from(failure: E) -> Self {
+        EngineError(Box::new(failure.into()))
+    }
+}
+
 impl EngineError {
     /// The stable code JavaScript sees.
     pub fn code(&self) -> &'static str {
-        match self {
-            EngineError::NotOpen(_) => "not_open",
-            EngineError::Detached => "detached",
-            EngineError::WrongType { .. } => "wrong_type",
-            EngineError::Model(e) => e.code(),
-            EngineError::Client(e) => e.code(),
-            EngineError::Decode(_) => "malformed_message",
-            EngineError::InvalidArgument(_) => "invalid_argument",
+        match &*self.0 {
+            Failure::NotOpen(_) => "not_open",
+            Failure::Detached => "detached",
+            Failure::WrongType { .. } => "wrong_type",
+            Failure::Model(e) => e.code(),
+            Failure::Client(e) => e.code(),
+            Failure::Decode(_) => "malformed_message",
+            Failure::InvalidArgument(_) => "invalid_argument",
         }
     }
 
     /// An invalid-argument error.
     pub fn invalid(message: impl Into<String>) -> Self {
-        EngineError::InvalidArgument(message.into())
+        Failure::InvalidArgument(message.into()).into()
+    }
+
+    /// The model with local id `local` is not open.
+    pub fn not_open(local: u32) -> Self {
+        Failure::NotOpen(local).into()
+    }
+
+    /// The element is no longer in the model.
+    pub fn detached() -> Self {
+        Failure::Detached.into()
     }
 }
 

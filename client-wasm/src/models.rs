@@ -13,7 +13,7 @@ use tandem_core::{ElementId, ElementKind, IdGenerator, Model, Node, Op, PathSegm
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Failure, Result};
 use crate::events::Events;
 use crate::interop::{index, kind_name, op_json, value_from_json};
 use crate::json;
@@ -94,8 +94,12 @@ impl LocalModel {
         let id = *self
             .elements
             .get(handle as usize)
-            .ok_or(EngineError::Detached)?;
-        let kind = self.client.model().kind(id).ok_or(EngineError::Detached)?;
+            .ok_or_else(EngineError::detached)?;
+        let kind = self
+            .client
+            .model()
+            .kind(id)
+            .ok_or_else(EngineError::detached)?;
         Ok((id, kind))
     }
 
@@ -104,10 +108,11 @@ impl LocalModel {
         if kind == expected {
             Ok(id)
         } else {
-            Err(EngineError::WrongType {
+            Err(Failure::WrongType {
                 expected: kind_name(expected),
                 actual: kind_name(kind),
-            })
+            }
+            .into())
         }
     }
 
@@ -297,7 +302,7 @@ impl Engine {
         let id = m
             .elements
             .get(element as usize)
-            .ok_or(EngineError::Detached)?;
+            .ok_or_else(EngineError::detached)?;
         Ok(id.to_string())
     }
 
@@ -314,7 +319,11 @@ impl Engine {
     pub fn path(&self, local: u32, element: u32) -> Result<String, JsValue> {
         let m = self.model(local)?;
         let id = m.element(element)?;
-        let path = m.client.model().path_of(id).ok_or(EngineError::Detached)?;
+        let path = m
+            .client
+            .model()
+            .path_of(id)
+            .ok_or_else(EngineError::detached)?;
         let json: Vec<Json> = path
             .into_iter()
             .map(|s| match s {
@@ -329,7 +338,11 @@ impl Engine {
     pub fn value(&self, local: u32, element: u32) -> Result<String, JsValue> {
         let m = self.model(local)?;
         let id = m.element(element)?;
-        let value = m.client.model().value_of(id).ok_or(EngineError::Detached)?;
+        let value = m
+            .client
+            .model()
+            .value_of(id)
+            .ok_or_else(EngineError::detached)?;
         Ok(value_json(&value).to_string())
     }
 
@@ -398,12 +411,12 @@ impl Engine {
         let m = self.model_mut(local)?;
         let id = m.expect(element, ElementKind::Array)?;
         let items = m.client.model().array_items(id).unwrap_or_default();
-        let item = *items.get(index as usize).ok_or(EngineError::Model(
-            tandem_core::ModelError::IndexOutOfRange {
+        let item = *items.get(index as usize).ok_or_else(|| {
+            EngineError::from(tandem_core::ModelError::IndexOutOfRange {
                 index: index as usize,
                 len: items.len(),
-            },
-        ))?;
+            })
+        })?;
         Ok(m.handle_of(item))
     }
 
@@ -764,7 +777,7 @@ impl Engine {
             .models
             .get_mut(local as usize)
             .and_then(Option::as_mut)
-            .ok_or(EngineError::NotOpen(local))?;
+            .ok_or_else(|| EngineError::not_open(local))?;
         let done = m.client.undo(ids).map_err(EngineError::from)?;
         m.last_edit = None;
         Ok(local_changes(local, m, done.into_iter().collect()))
@@ -777,7 +790,7 @@ impl Engine {
             .models
             .get_mut(local as usize)
             .and_then(Option::as_mut)
-            .ok_or(EngineError::NotOpen(local))?;
+            .ok_or_else(|| EngineError::not_open(local))?;
         let done = m.client.redo(ids).map_err(EngineError::from)?;
         m.last_edit = None;
         Ok(local_changes(local, m, done.into_iter().collect()))

@@ -356,7 +356,7 @@ mod tests {
             let mut out = Vec::new();
             let json = Json::parse(text).unwrap();
             match from_json(&json, Request::shape(), "request", &mut out) {
-                Err(EngineError::InvalidArgument(message)) => message,
+                Err(e) if e.code() == "invalid_argument" => e.to_string(),
                 other => panic!("{text}: {:?}", other.map(|()| out)),
             }
         };
