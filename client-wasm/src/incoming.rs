@@ -4,12 +4,12 @@
 
 use tandem_core::protocol::shape::{Shape, Shaped};
 use tandem_core::protocol::{
-    variant_tag, Decode, DecodeError, Failed, Limits, Reader, RelayMessage, Response,
-    VariantDecoder, FORMAT_VERSION,
+    variant_tag, ActivityEvent, ChatEvent, Decode, DecodeError, Failed, Limits, PresenceEvent,
+    Reader, RelayMessage, Response, VariantDecoder, FORMAT_VERSION,
 };
 
 use crate::json::Json;
-use crate::transcode::{snake_case, to_json, variant_json};
+use crate::transcode::{to_json, variant_json};
 
 /// A frame from the relay, as the engine takes it.
 pub enum Incoming {
@@ -104,29 +104,30 @@ fn read(r: &mut Reader<'_>) -> Result<Incoming, Failed> {
         let result = variant_json(r, enum_variants(Response::shape()), tag, at)?;
         return Ok(Incoming::Answer { request_id, result });
     }
-    // A push: its one field is the event.
-    let variants = enum_variants(RelayMessage::shape());
-    let Some(variant) = variants.iter().find(|v| v.tag == tag) else {
-        return Err(r.fail(DecodeError::UnknownTag {
-            type_name: "RelayMessage",
-            tag,
-            at,
-        }));
-    };
-    let mut props = vec![("type".to_owned(), Json::String(snake_case(variant.name)))];
-    for field in variant.fields {
-        match to_json(r, (field.shape)())? {
-            // An enum event: its variant is the event.
-            Json::Object(fields) => props.extend(fields.into_iter().map(|(key, value)| {
-                let key = if key == "type" {
-                    "event".to_owned()
-                } else {
-                    key
-                };
-                (key, value)
-            })),
-            other => props.push((field.name.to_owned(), other)),
+    // A push: the event, by its own shape.
+    let (service, shape) = match tag {
+        t if t == variant_tag::<RelayMessage>("Presence") => ("presence", PresenceEvent::shape()),
+        t if t == variant_tag::<RelayMessage>("Activity") => ("activity", ActivityEvent::shape()),
+        t if t == variant_tag::<RelayMessage>("Chat") => ("chat", ChatEvent::shape()),
+        _ => {
+            return Err(r.fail(DecodeError::UnknownTag {
+                type_name: "RelayMessage",
+                tag,
+                at,
+            }))
         }
+    };
+    let mut props = vec![("type".to_owned(), Json::String(service.to_owned()))];
+    if let Json::Object(fields) = to_json(r, shape)? {
+        // An enum event's variant is the event.
+        props.extend(fields.into_iter().map(|(key, value)| {
+            let key = if key == "type" {
+                "event".to_owned()
+            } else {
+                key
+            };
+            (key, value)
+        }));
     }
     Ok(Incoming::Push(Json::Object(props)))
 }

@@ -63,6 +63,11 @@ pub enum ReferenceUpdate {
     Unset { key: ReferenceKey },
 }
 
+/// The oldest sequence in flight, for an error message.
+fn in_flight(expected: Option<u64>) -> String {
+    expected.map_or_else(|| "nothing".to_owned(), |seq| seq.to_string())
+}
+
 /// What went wrong when feeding the client state machine.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ClientError {
@@ -70,7 +75,7 @@ pub enum ClientError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// An acknowledgement that does not match the oldest operation in flight.
-    #[error("acknowledgement for sequence {got}, but {expected:?} is the oldest in flight")]
+    #[error("acknowledgement for sequence {got}, but {} is the oldest in flight", in_flight(*.expected))]
     UnexpectedAck { expected: Option<u64>, got: u64 },
     /// A remote operation that does not follow the current version.
     #[error("remote operation at version {got}, expected {expected}")]

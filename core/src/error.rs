@@ -20,10 +20,10 @@ pub enum ModelError {
     #[error("index {index} splits a UTF-16 surrogate pair")]
     SplitsSurrogatePair { index: usize },
     /// `ObjectAdd` for a property that exists.
-    #[error("property {key:?} already exists")]
+    #[error("property `{key}` already exists")]
     PropertyExists { key: String },
     /// `ObjectSet` or `ObjectRemove` for a property that does not exist.
-    #[error("property {key:?} does not exist")]
+    #[error("property `{key}` does not exist")]
     NoSuchProperty { key: String },
     /// A number that is NaN or infinite, given or produced by an addition.
     #[error("numbers must be finite")]
