@@ -729,8 +729,11 @@ macro_rules! codec_struct {
 /// one level of depth. The encoder's match has no wildcard, so a variant missing here does not
 /// compile.
 macro_rules! codec_enum {
-    (nested unshaped $name:ident { $($body:tt)* }) => {
+    (unshaped nested $name:ident { $($body:tt)* }) => {
         codec_enum!(@impl nested $name { $($body)* });
+    };
+    (unshaped $name:ident { $($body:tt)* }) => {
+        codec_enum!(@impl flat $name { $($body)* });
     };
     (nested $name:ident { $($body:tt)* }) => {
         codec_enum!(@impl nested $name { $($body)* });
@@ -854,8 +857,8 @@ macro_rules! codec_enum {
 
 codec_struct!(ElementId { site, counter });
 
-// A value is JSON-like data: converters handle it with its own code (`Shape::Value`).
-codec_enum!(nested unshaped Value {
+// The data model's own types are described as leaves (see `shape.rs`).
+codec_enum!(unshaped nested Value {
     0 => Null,
     1 => Bool(b),
     2 => Number(n),
@@ -867,7 +870,7 @@ codec_enum!(nested unshaped Value {
 
 codec_struct!(nested Node { id, value });
 
-codec_enum!(NodeValue {
+codec_enum!(unshaped NodeValue {
     0 => Null,
     1 => Bool(b),
     2 => Number(n),
@@ -877,7 +880,7 @@ codec_enum!(NodeValue {
     6 => Object(props),
 });
 
-codec_enum!(nested Op {
+codec_enum!(unshaped nested Op {
     0 => StringInsert { id, index, text },
     1 => StringRemove { id, index, len },
     2 => StringSplice { id, index, remove, text },
@@ -898,7 +901,7 @@ codec_enum!(nested Op {
     17 => Compound(ops),
 });
 
-codec_enum!(ReferenceValue {
+codec_enum!(unshaped ReferenceValue {
     0 => Index(indices),
     1 => Range(ranges),
     2 => Element(ids),

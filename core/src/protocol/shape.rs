@@ -8,8 +8,11 @@
 //! a decoder, an encoder and a JSON conversion for each of some sixty types: the module's size is
 //! budgeted.
 
-use crate::value::Value;
+use crate::op::Op;
+use crate::reference::ReferenceValue;
+use crate::value::{NodeValue, Value};
 
+use super::codec::{Decode, Failed, Reader};
 use super::messages::ErrorCode;
 
 /// How one type is laid out on the wire (see the codec's module documentation).
@@ -41,6 +44,9 @@ pub enum Shape {
     Value,
     /// An [`ErrorCode`]: a varint naming the code.
     ErrorCode,
+    /// An operation, a node's value or a reference's value: the data model's own types, which
+    /// only the engine's typed code reads and writes. Carries how to read past one.
+    Model(fn(&mut Reader<'_>) -> Result<(), Failed>),
 }
 
 /// The shape of a type, as a function so that shapes may refer to each other (and to
@@ -100,6 +106,18 @@ leaf_shapes!(
     Value => Value,
     ErrorCode => ErrorCode,
 );
+
+macro_rules! model_shapes {
+    ($($ty:ty),*) => {$(
+        impl Shaped for $ty {
+            fn shape() -> &'static Shape {
+                const { &Shape::Model(|r| <$ty>::decode(r).map(drop)) }
+            }
+        }
+    )*};
+}
+
+model_shapes!(Op, NodeValue, ReferenceValue);
 
 impl<T: Shaped> Shaped for Option<T> {
     fn shape() -> &'static Shape {

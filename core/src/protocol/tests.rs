@@ -750,6 +750,7 @@ fn walk(r: &mut Reader<'_>, shape: &shape::Shape) -> Result<(), Failed> {
         Shape::Str => String::decode(r).map(drop),
         Shape::Value => crate::value::Value::decode(r).map(drop),
         Shape::ErrorCode => ErrorCode::decode(r).map(drop),
+        Shape::Model(skip) => skip(r),
         Shape::Option(inner) => match r.read_u8()? {
             0 => Ok(()),
             _ => walk(r, inner()),
