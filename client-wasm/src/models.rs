@@ -5,9 +5,9 @@
 //! on every keystroke would cost. Handles stay valid while the model is open; an element that
 //! is removed keeps its handle and reads as detached.
 
-use rustc_hash::FxHashMap;
 use tandem_core::client::{ClientModel, Unacked, UndoRecord};
 use tandem_core::compose::from_splice;
+use tandem_core::maps::FastMap;
 use tandem_core::protocol::{decode_frame, encode_frame, Collaborator, Limits};
 use tandem_core::{ElementId, ElementKind, IdGenerator, Model, Node, Op, PathSegment, Value};
 use wasm_bindgen::prelude::*;
@@ -39,7 +39,7 @@ pub struct LocalModel {
     /// Element id by handle.
     elements: Vec<ElementId>,
     /// Handle by element id.
-    handles: FxHashMap<ElementId, u32>,
+    handles: FastMap<ElementId, u32>,
     /// The string last edited and when, to group typing into one undo step.
     last_edit: Option<(ElementId, f64)>,
     /// Set by `undoBoundary`: the next edit starts a new undo step.
@@ -57,7 +57,7 @@ impl LocalModel {
             resyncing: false,
             collaborators: Vec::new(),
             elements: Vec::new(),
-            handles: FxHashMap::default(),
+            handles: FastMap::default(),
             last_edit: None,
             boundary: false,
         }

@@ -208,7 +208,7 @@ impl Model {
             }
             Op::ObjectSetAll { value, .. } => {
                 expect(ElementKind::Object)?;
-                let mut keys = rustc_hash::FxHashSet::default();
+                let mut keys = crate::maps::FastSet::default();
                 if let Some((k, _)) = value.iter().find(|(k, _)| !keys.insert(k.as_str())) {
                     return Err(ModelError::PropertyExists { key: k.clone() });
                 }
@@ -284,7 +284,7 @@ impl Model {
         parent: ElementId,
     ) -> Result<(), ModelError> {
         let depth = self.depth_of(parent) + 1;
-        let mut seen = rustc_hash::FxHashSet::default();
+        let mut seen = crate::maps::FastSet::default();
         for child in children {
             self.check_subtree(child, depth)?;
             let mut dup = None;

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
+use crate::maps::FastMap;
 
 use crate::compose::{compose_into, push_composed};
 use crate::error::ModelError;
@@ -133,7 +133,7 @@ pub struct ClientModel {
     /// Whether anything goes out; false between a disconnect and the end of a resync.
     online: bool,
     /// This client's references.
-    local_refs: FxHashMap<ReferenceKey, LocalReference>,
+    local_refs: FastMap<ReferenceKey, LocalReference>,
     /// Disposed references the relay still holds a value of.
     disposed: Vec<ReferenceKey>,
     /// Other sessions' shared references, by session, as the relay holds them at `version`.
@@ -141,7 +141,7 @@ pub struct ClientModel {
     /// when acknowledged), exactly as the relay's copy does, and are shown moved through the
     /// unacknowledged operations. Moving them through the local order instead could leave a
     /// cursor on the other side of concurrently inserted text than everyone else sees it.
-    remote_refs: FxHashMap<(String, ReferenceKey), ReferenceValue>,
+    remote_refs: FastMap<(String, ReferenceKey), ReferenceValue>,
     /// Whether a local string edit is composed into the previous operation while that one has
     /// never been handed out (see [`crate::compose`]): a frame's typing then goes out as one
     /// operation, and an offline session as runs.
@@ -204,9 +204,9 @@ impl ClientModel {
             unacked: VecDeque::new(),
             sent: 0,
             online: true,
-            local_refs: FxHashMap::default(),
+            local_refs: FastMap::default(),
             disposed: Vec::new(),
-            remote_refs: FxHashMap::default(),
+            remote_refs: FastMap::default(),
             compose_unsent: false,
             last_handed_out: 0,
             former_origins: Vec::new(),

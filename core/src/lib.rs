@@ -10,6 +10,7 @@ pub mod client;
 pub mod compose;
 pub mod error;
 pub mod id;
+pub mod maps;
 pub mod model;
 #[cfg(all(feature = "jumprope", target_arch = "wasm32", target_os = "unknown"))]
 mod no_entropy;

@@ -1,7 +1,8 @@
 //! The model's tree of elements, indexed by id.
 
+use crate::maps::FastMap;
 use indexmap::IndexMap;
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxBuildHasher;
 
 use crate::error::ModelError;
 use crate::id::{ElementId, IdGenerator};
@@ -94,7 +95,7 @@ pub(crate) struct Element {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     pub(crate) root: ElementId,
-    pub(crate) elements: FxHashMap<ElementId, Element>,
+    pub(crate) elements: FastMap<ElementId, Element>,
 }
 
 impl Model {
@@ -103,7 +104,7 @@ impl Model {
     pub fn new(root: Node) -> Result<Model, ModelError> {
         let mut model = Model {
             root: root.id,
-            elements: FxHashMap::default(),
+            elements: FastMap::default(),
         };
         model.check_subtree(&root, 1)?;
         model.insert_subtree(root, None);
@@ -122,7 +123,7 @@ impl Model {
         let root = Node::new(ElementId::ROOT, NodeValue::Object(Vec::new()));
         let mut model = Model {
             root: root.id,
-            elements: FxHashMap::default(),
+            elements: FastMap::default(),
         };
         model.insert_subtree(root, None);
         model
@@ -291,7 +292,7 @@ impl Model {
     /// Checks that `node` may be inserted with its root at `depth`: finite numbers, fresh and
     /// distinct ids, bounded depth. Nothing is changed.
     pub(crate) fn check_subtree(&self, node: &Node, depth: usize) -> Result<(), ModelError> {
-        let mut seen = rustc_hash::FxHashSet::default();
+        let mut seen = crate::maps::FastSet::default();
         self.check_node(node, depth, &mut seen)
     }
 
@@ -299,7 +300,7 @@ impl Model {
         &self,
         node: &Node,
         depth: usize,
-        seen: &mut rustc_hash::FxHashSet<ElementId>,
+        seen: &mut crate::maps::FastSet<ElementId>,
     ) -> Result<(), ModelError> {
         if depth > MAX_DEPTH {
             return Err(ModelError::TooDeep(MAX_DEPTH));
@@ -313,7 +314,7 @@ impl Model {
                 .iter()
                 .try_for_each(|c| self.check_node(c, depth + 1, seen)),
             NodeValue::Object(props) => {
-                let mut keys = rustc_hash::FxHashSet::default();
+                let mut keys = crate::maps::FastSet::default();
                 for (k, c) in props {
                     if !keys.insert(k.as_str()) {
                         return Err(ModelError::PropertyExists { key: k.clone() });

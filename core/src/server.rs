@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
+use crate::maps::FastMap;
 
 use crate::error::ModelError;
 use crate::model::Model;
@@ -97,9 +97,9 @@ pub struct Sequencer {
     base_version: u64,
     /// Recent operations, in order; older ones live only in storage.
     history: VecDeque<Sequenced>,
-    bridges: FxHashMap<u64, Bridge>,
+    bridges: FastMap<u64, Bridge>,
     /// Shared references by session and key, expressed at the current version.
-    references: FxHashMap<(String, ReferenceKey), ReferenceValue>,
+    references: FastMap<(String, ReferenceKey), ReferenceValue>,
 }
 
 impl Sequencer {
@@ -109,8 +109,8 @@ impl Sequencer {
             model,
             base_version: version,
             history: VecDeque::new(),
-            bridges: FxHashMap::default(),
-            references: FxHashMap::default(),
+            bridges: FastMap::default(),
+            references: FastMap::default(),
         }
     }
 

@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
+use crate::maps::FastMap;
 
 use crate::compose::compose_into;
 use crate::id::{ElementId, IdGenerator};
@@ -123,7 +123,7 @@ impl UndoStacks {
 
     /// Gives every subtree `op` inserts fresh ids, and points the remaining steps at them.
     fn with_fresh_ids(&mut self, mut op: Op, ids: &mut IdGenerator) -> Op {
-        let mut renamed = FxHashMap::default();
+        let mut renamed = FastMap::default();
         if let Op::Compound(parts) = &mut op {
             for part in parts {
                 // A part may edit a subtree an earlier part inserted again.
@@ -182,8 +182,8 @@ fn into_op(entry: Entry) -> Op {
     )
 }
 
-fn refresh_ids(op: &mut Op, ids: &mut IdGenerator, renamed: &mut FxHashMap<ElementId, ElementId>) {
-    fn walk(node: &mut Node, ids: &mut IdGenerator, renamed: &mut FxHashMap<ElementId, ElementId>) {
+fn refresh_ids(op: &mut Op, ids: &mut IdGenerator, renamed: &mut FastMap<ElementId, ElementId>) {
+    fn walk(node: &mut Node, ids: &mut IdGenerator, renamed: &mut FastMap<ElementId, ElementId>) {
         let fresh = ids.next_id();
         renamed.insert(node.id, fresh);
         node.id = fresh;
@@ -198,7 +198,7 @@ fn refresh_ids(op: &mut Op, ids: &mut IdGenerator, renamed: &mut FxHashMap<Eleme
     }
 }
 
-fn rename_targets(op: &mut Op, renamed: &FxHashMap<ElementId, ElementId>) {
+fn rename_targets(op: &mut Op, renamed: &FastMap<ElementId, ElementId>) {
     match op {
         Op::Compound(parts) => parts.iter_mut().for_each(|p| rename_targets(p, renamed)),
         _ => {
