@@ -22,6 +22,13 @@ use crate::json::{value_json, Json};
 /// How long after a string edit another edit of the same string joins its undo step.
 const UNDO_MERGE_MS: f64 = 1000.0;
 
+/// The facts [`Engine::model_fact`] reports, by code (the same numbers are in `npm/src/model.ts`).
+const FACT_VERSION: u32 = 0;
+const FACT_SETTLED: u32 = 1;
+const FACT_CAN_UNDO: u32 = 2;
+const FACT_CAN_REDO: u32 = 3;
+const FACT_RELAY_HANDLE: u32 = 4;
+
 /// One open model on this client.
 pub struct LocalModel {
     /// Its collection.
@@ -208,27 +215,30 @@ impl Engine {
         self.drop_model(local);
     }
 
-    /// The relay handle of an open model, if it is online (for close requests).
-    #[wasm_bindgen(js_name = relayHandle)]
-    pub fn relay_handle(&self, local: u32) -> Option<u32> {
-        self.model(local).ok().and_then(|m| m.handle)
-    }
-
     /// The model's collection and id, as JSON `[collection, id]`.
     pub fn identity(&self, local: u32) -> Result<String, JsValue> {
         let m = self.model(local)?;
         Ok(json!(vec![m.collection.clone(), m.id.clone()]).to_string())
     }
 
-    /// The last relay version applied locally.
-    pub fn version(&self, local: u32) -> Result<f64, JsValue> {
-        Ok(self.model(local)?.client.version() as f64)
-    }
-
-    /// Whether the model's every local edit was acknowledged.
-    #[wasm_bindgen(js_name = modelSettled)]
-    pub fn model_settled(&self, local: u32) -> Result<bool, JsValue> {
-        Ok(self.model(local)?.client.is_settled())
+    /// One fact about a model, by its code (see `npm/src/model.ts`): [`FACT_VERSION`], the last
+    /// relay version applied; [`FACT_SETTLED`], 1 when every local edit was acknowledged;
+    /// [`FACT_CAN_UNDO`] and [`FACT_CAN_REDO`], 1 when there is a step; [`FACT_RELAY_HANDLE`],
+    /// the relay's handle while online (for close requests), else -1 (also for a closed model).
+    #[wasm_bindgen(js_name = modelFact)]
+    pub fn model_fact(&self, local: u32, fact: u32) -> Result<f64, JsValue> {
+        if fact == FACT_RELAY_HANDLE {
+            let handle = self.model(local).ok().and_then(|m| m.handle);
+            return Ok(handle.map_or(-1.0, f64::from));
+        }
+        let client = &self.model(local)?.client;
+        Ok(match fact {
+            FACT_VERSION => client.version() as f64,
+            FACT_SETTLED => f64::from(u8::from(client.is_settled())),
+            FACT_CAN_UNDO => f64::from(u8::from(client.can_undo())),
+            FACT_CAN_REDO => f64::from(u8::from(client.can_redo())),
+            _ => return Err(EngineError::invalid("unknown model fact").into()),
+        })
     }
 
     /// The other sessions with the model open, as JSON.
@@ -561,21 +571,23 @@ impl Engine {
         })
     }
 
-    /// Inserts a value (JSON) into an array.
-    #[wasm_bindgen(js_name = arrayInsert)]
-    pub fn array_insert(
+    /// Inserts a value (JSON) into an array at `at`, or replaces the item there (`replace`).
+    #[wasm_bindgen(js_name = arrayPut)]
+    pub fn array_put(
         &mut self,
         local: u32,
         element: u32,
         at: f64,
         value: &str,
+        replace: bool,
     ) -> Result<(), JsValue> {
         let value = self.node_from_json(value)?;
         self.edit_element(local, element, ElementKind::Array, None, |id| {
-            Ok(Op::ArrayInsert {
-                id,
-                index: index(at)?,
-                value,
+            let index = index(at)?;
+            Ok(if replace {
+                Op::ArrayReplace { id, index, value }
+            } else {
+                Op::ArrayInsert { id, index, value }
             })
         })
     }
@@ -587,25 +599,6 @@ impl Engine {
             Ok(Op::ArrayRemove {
                 id,
                 index: index(at)?,
-            })
-        })
-    }
-
-    /// Replaces an array's item with a value (JSON).
-    #[wasm_bindgen(js_name = arrayReplace)]
-    pub fn array_replace(
-        &mut self,
-        local: u32,
-        element: u32,
-        at: f64,
-        value: &str,
-    ) -> Result<(), JsValue> {
-        let value = self.node_from_json(value)?;
-        self.edit_element(local, element, ElementKind::Array, None, |id| {
-            Ok(Op::ArrayReplace {
-                id,
-                index: index(at)?,
-                value,
             })
         })
     }
@@ -706,51 +699,44 @@ impl Engine {
         })
     }
 
-    /// Sets a number.
-    #[wasm_bindgen(js_name = numberSet)]
-    pub fn number_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Number, None, |id| {
-            Ok(Op::NumberSet { id, value })
-        })
-    }
-
-    /// Sets a boolean.
-    #[wasm_bindgen(js_name = booleanSet)]
-    pub fn boolean_set(&mut self, local: u32, element: u32, value: bool) -> Result<(), JsValue> {
-        self.edit_element(local, element, ElementKind::Boolean, None, |id| {
-            Ok(Op::BooleanSet { id, value })
-        })
-    }
-
-    /// Sets a date (milliseconds since the epoch).
-    #[wasm_bindgen(js_name = dateSet)]
-    pub fn date_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
-        if !value.is_finite() {
-            return Err(EngineError::invalid("a date is a finite number of milliseconds").into());
-        }
-        self.edit_element(local, element, ElementKind::Date, None, |id| {
-            Ok(Op::DateSet {
+    /// Sets a number, a boolean (non-zero is true) or a date (milliseconds since the epoch),
+    /// whichever the element is.
+    #[wasm_bindgen(js_name = scalarSet)]
+    pub fn scalar_set(&mut self, local: u32, element: u32, value: f64) -> Result<(), JsValue> {
+        let (_, kind) = self.model(local)?.kind(element)?;
+        self.edit_element(local, element, kind, None, |id| match kind {
+            ElementKind::Number => Ok(Op::NumberSet { id, value }),
+            ElementKind::Boolean => Ok(Op::BooleanSet {
+                id,
+                value: value != 0.0,
+            }),
+            ElementKind::Date if value.is_finite() => Ok(Op::DateSet {
                 id,
                 value: value as i64,
-            })
+            }),
+            ElementKind::Date => Err(EngineError::invalid(
+                "a date is a finite number of milliseconds",
+            )),
+            _ => Err(Failure::WrongType {
+                expected: "number, boolean or date",
+                actual: kind_name(kind),
+            }
+            .into()),
         })
     }
 
     // --- batches and undo ------------------------------------------------------------------
 
-    /// Opens a batch: edits until `endBatch` go out and undo as one atomic operation.
-    #[wasm_bindgen(js_name = beginBatch)]
-    pub fn begin_batch(&mut self, local: u32) -> Result<(), JsValue> {
-        self.model_mut(local)?.client.begin_batch();
-        Ok(())
-    }
-
-    /// Closes a batch.
-    #[wasm_bindgen(js_name = endBatch)]
-    pub fn end_batch(&mut self, local: u32) -> Result<(), JsValue> {
+    /// Opens a batch (`open`): edits until it is closed go out and undo as one atomic
+    /// operation; or closes it.
+    pub fn batch(&mut self, local: u32, open: bool) -> Result<(), JsValue> {
         let m = self.model_mut(local)?;
-        m.client.end_batch();
-        m.last_edit = None;
+        if open {
+            m.client.begin_batch();
+        } else {
+            m.client.end_batch();
+            m.last_edit = None;
+        }
         Ok(())
     }
 
@@ -794,18 +780,6 @@ impl Engine {
         let done = m.client.redo(ids).map_err(EngineError::from)?;
         m.last_edit = None;
         Ok(local_changes(local, m, done.into_iter().collect()))
-    }
-
-    /// Whether there is a step to undo.
-    #[wasm_bindgen(js_name = canUndo)]
-    pub fn can_undo(&self, local: u32) -> Result<bool, JsValue> {
-        Ok(self.model(local)?.client.can_undo())
-    }
-
-    /// Whether there is a step to redo.
-    #[wasm_bindgen(js_name = canRedo)]
-    pub fn can_redo(&self, local: u32) -> Result<bool, JsValue> {
-        Ok(self.model(local)?.client.can_redo())
     }
 }
 

@@ -7,7 +7,7 @@ use tandem_core::ReferenceKey;
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::interop::{reference_from_json, reference_json};
 use crate::models::LocalModel;
 
@@ -18,91 +18,36 @@ fn key_of(m: &LocalModel, element: Option<u32>, key: String) -> Result<Reference
     })
 }
 
-impl Engine {
-    /// Runs `f` on a model's replica with the reference key for `element` and `key`.
-    fn with_key(
-        &mut self,
-        local: u32,
-        element: Option<u32>,
-        key: String,
-        f: impl FnOnce(&mut tandem_core::client::ClientModel, ReferenceKey),
-    ) -> Result<(), JsValue> {
-        let m = self.model_mut(local)?;
-        let key = key_of(m, element, key)?;
-        f(&mut m.client, key);
-        Ok(())
-    }
-}
-
 #[wasm_bindgen]
 impl Engine {
-    /// Sets a local reference on `element` (or on the model when `None`) to a value (JSON:
-    /// `{"type": "index" | "range" | "element" | "property", "values": [...]}`).
-    #[wasm_bindgen(js_name = setReference)]
-    pub fn set_reference(
+    /// Changes a local reference on `element` (or on the model when `None`): `change` is `set`
+    /// (to `value`, JSON: `{"type": "index" | "range" | "element" | "property", "values":
+    /// [...]}`), `clear` (to point at nothing), `share` (show it to the model's other sessions),
+    /// `unshare` or `dispose` (forget it, unsharing it).
+    #[wasm_bindgen(js_name = changeReference)]
+    pub fn change_reference(
         &mut self,
         local: u32,
         element: Option<u32>,
         key: String,
-        value: &str,
+        change: &str,
+        value: Option<String>,
     ) -> Result<(), JsValue> {
         let m = self.model_mut(local)?;
         let key = key_of(m, element, key)?;
-        let value = reference_from_json(value, |h| m.element(h))?;
-        m.client.set_reference(key, value);
+        match change {
+            "set" => {
+                let value =
+                    reference_from_json(value.as_deref().unwrap_or("null"), |h| m.element(h))?;
+                m.client.set_reference(key, value);
+            }
+            "clear" => m.client.clear_reference(&key),
+            "share" => m.client.share_reference(key),
+            "unshare" => m.client.unshare_reference(&key),
+            "dispose" => m.client.dispose_reference(&key),
+            _ => return Err(EngineError::invalid("unknown reference change").into()),
+        }
         Ok(())
-    }
-
-    /// Makes a local reference point at nothing.
-    #[wasm_bindgen(js_name = clearReference)]
-    pub fn clear_reference(
-        &mut self,
-        local: u32,
-        element: Option<u32>,
-        key: String,
-    ) -> Result<(), JsValue> {
-        self.with_key(local, element, key, |client, key| {
-            client.clear_reference(&key)
-        })
-    }
-
-    /// Starts showing a local reference to the model's other sessions.
-    #[wasm_bindgen(js_name = shareReference)]
-    pub fn share_reference(
-        &mut self,
-        local: u32,
-        element: Option<u32>,
-        key: String,
-    ) -> Result<(), JsValue> {
-        self.with_key(local, element, key, |client, key| {
-            client.share_reference(key)
-        })
-    }
-
-    /// Stops showing a local reference.
-    #[wasm_bindgen(js_name = unshareReference)]
-    pub fn unshare_reference(
-        &mut self,
-        local: u32,
-        element: Option<u32>,
-        key: String,
-    ) -> Result<(), JsValue> {
-        self.with_key(local, element, key, |client, key| {
-            client.unshare_reference(&key)
-        })
-    }
-
-    /// Forgets a local reference (unsharing it).
-    #[wasm_bindgen(js_name = disposeReference)]
-    pub fn dispose_reference(
-        &mut self,
-        local: u32,
-        element: Option<u32>,
-        key: String,
-    ) -> Result<(), JsValue> {
-        self.with_key(local, element, key, |client, key| {
-            client.dispose_reference(&key)
-        })
     }
 
     /// A local reference's current value as JSON, or `None` if it points at nothing.

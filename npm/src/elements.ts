@@ -248,7 +248,7 @@ export class RealTimeArray extends RealTimeElement<JsonValue[]> implements Itera
 
   /** Replaces the item at `index`. */
   set(index: number, value: JsonValue): void {
-    this.model._edit((e, m) => e.arrayReplace(m, this._handle, index, encodeValue(value)), this, {
+    this.model._edit((e, m) => e.arrayPut(m, this._handle, index, encodeValue(value), true), this, {
       type: 'set',
       index,
       value,
@@ -257,7 +257,7 @@ export class RealTimeArray extends RealTimeElement<JsonValue[]> implements Itera
 
   /** Inserts `value` so that it ends up at `index`. */
   insert(index: number, value: JsonValue): void {
-    this.model._edit((e, m) => e.arrayInsert(m, this._handle, index, encodeValue(value)), this, {
+    this.model._edit((e, m) => e.arrayPut(m, this._handle, index, encodeValue(value), false), this, {
       type: 'insert',
       index,
       value,
@@ -382,7 +382,7 @@ export class RealTimeNumber extends RealTimeElement<number> {
 
   /** Sets the number. */
   setValue(value: number): void {
-    this.model._edit((e, m) => e.numberSet(m, this._handle, value), this, { type: 'value', value });
+    this.model._edit((e, m) => e.scalarSet(m, this._handle, value), this, { type: 'value', value });
   }
 
   /** Adds `delta` (concurrent additions all count). */
@@ -416,7 +416,7 @@ export class RealTimeBoolean extends RealTimeElement<boolean> {
 
   /** Sets the boolean. */
   setValue(value: boolean): void {
-    this.model._edit((e, m) => e.booleanSet(m, this._handle, value), this, { type: 'value', value });
+    this.model._edit((e, m) => e.scalarSet(m, this._handle, value ? 1 : 0), this, { type: 'value', value });
   }
 }
 
@@ -431,7 +431,7 @@ export class RealTimeDate extends RealTimeElement<Date> {
   /** Sets the date. */
   setValue(value: Date | number): void {
     const ms = value instanceof Date ? value.getTime() : value;
-    this.model._edit((e, m) => e.dateSet(m, this._handle, ms), this, { type: 'value', value: new Date(ms) });
+    this.model._edit((e, m) => e.scalarSet(m, this._handle, ms), this, { type: 'value', value: new Date(ms) });
   }
 }
 

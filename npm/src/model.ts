@@ -27,6 +27,9 @@ import type { Engine } from './wasm.js';
 /** Encodes the write buffer's texts for the engine. */
 const utf8 = new TextEncoder();
 
+/** @internal The facts the engine's `modelFact` reports, by code (as in client-wasm/src/models.rs). */
+export const FACT = { version: 0, settled: 1, canUndo: 2, canRedo: 3, relayHandle: 4 } as const;
+
 /** Another session with the model open. */
 export interface Collaborator {
   /** Its session id. */
@@ -143,7 +146,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   /** The last relay version applied here. */
   get version(): number {
-    return this._call((e, m) => e.version(m));
+    return this._call((e, m) => e.modelFact(m, FACT.version));
   }
 
   /** The other sessions that have it open. */
@@ -158,7 +161,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   /** Whether every local edit has been acknowledged. */
   get isSettled(): boolean {
-    return this.#closed || this._call((e, m) => e.modelSettled(m));
+    return this.#closed || this._call((e, m) => e.modelFact(m, FACT.settled) === 1);
   }
 
   /** Whether it was closed. */
@@ -188,7 +191,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
    */
   batch<T>(edits: () => T): T {
     this._writable();
-    this._call((e, m) => e.beginBatch(m));
+    this._call((e, m) => e.batch(m, true));
     let result: T;
     try {
       result = edits();
@@ -196,7 +199,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
       this.#localEvents(this._call((e, m) => e.abortBatch(m)));
       throw error;
     }
-    this._call((e, m) => e.endBatch(m));
+    this._call((e, m) => e.batch(m, false));
     this._touched();
     return result;
   }
@@ -215,12 +218,12 @@ export class RealTimeModel extends Emitter<ModelEvents> {
 
   /** Whether `undo()` has something to undo. */
   get canUndo(): boolean {
-    return this._call((e, m) => e.canUndo(m));
+    return this._call((e, m) => e.modelFact(m, FACT.canUndo) === 1);
   }
 
   /** Whether `redo()` has something to redo. */
   get canRedo(): boolean {
-    return this._call((e, m) => e.canRedo(m));
+    return this._call((e, m) => e.modelFact(m, FACT.canRedo) === 1);
   }
 
   /** Starts a new undo step with the next edit (typing within a second otherwise joins the last). */
@@ -453,7 +456,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   /** @internal After frames were handled: wake `settled()` waiters. */
   _checkSettled(): void {
     if (this.#closed || (this.#settledWaiters.length === 0 && !this.hasListeners('settled'))) return;
-    const settled = this._call((e, m) => e.modelSettled(m));
+    const settled = this._call((e, m) => e.modelFact(m, FACT.settled) === 1);
     const was = this.#wasSettled;
     this.#wasSettled = settled;
     if (!settled) return;

@@ -118,14 +118,14 @@ export abstract class LocalReference<T> {
     this.#check();
     const values = Array.isArray(value) && (this.type !== 'range' || Array.isArray(value[0])) ? (value as T[]) : [value as T];
     const json = JSON.stringify({ type: this.type, values: this.encode(values) });
-    this.model._call((e, m) => e.setReference(m, this.element?._handle, this.key, json));
+    this.model._call((e, m) => e.changeReference(m, this.element?._handle, this.key, 'set', json));
     this.model._touched();
   }
 
   /** Points it at nothing (it stays shared). */
   clear(): void {
     this.#check();
-    this.model._call((e, m) => e.clearReference(m, this.element?._handle, this.key));
+    this.model._call((e, m) => e.changeReference(m, this.element?._handle, this.key, 'clear'));
     this.model._touched();
   }
 
@@ -133,7 +133,7 @@ export abstract class LocalReference<T> {
   share(): void {
     this.#check();
     this.#shared = true;
-    this.model._call((e, m) => e.shareReference(m, this.element?._handle, this.key));
+    this.model._call((e, m) => e.changeReference(m, this.element?._handle, this.key, 'share'));
     this.model._touched();
   }
 
@@ -141,7 +141,7 @@ export abstract class LocalReference<T> {
   unshare(): void {
     this.#check();
     this.#shared = false;
-    this.model._call((e, m) => e.unshareReference(m, this.element?._handle, this.key));
+    this.model._call((e, m) => e.changeReference(m, this.element?._handle, this.key, 'unshare'));
     this.model._touched();
   }
 
@@ -150,7 +150,7 @@ export abstract class LocalReference<T> {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#shared = false;
-    this.model._call((e, m) => e.disposeReference(m, this.element?._handle, this.key));
+    this.model._call((e, m) => e.changeReference(m, this.element?._handle, this.key, 'dispose'));
     this.model._touched();
   }
 

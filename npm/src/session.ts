@@ -6,7 +6,7 @@
 import { Emitter } from './emitter.js';
 import { TandemError, toTandemError } from './errors.js';
 import { HistoricalModel } from './history.js';
-import { RealTimeModel, type Collaborator } from './model.js';
+import { FACT, RealTimeModel, type Collaborator } from './model.js';
 import { ActivityService } from './activities.js';
 import { ChatService } from './chat.js';
 import { PresenceService } from './presence.js';
@@ -800,10 +800,10 @@ export class Session extends Emitter<SessionEvents> {
   /** @internal Closes a model for this session. */
   async _closeModel(model: RealTimeModel): Promise<void> {
     this.#flushNow();
-    const handle = this.#engine.relayHandle(model._local);
+    const handle = this.#engine.modelFact(model._local, FACT.relayHandle);
     this.#dirty.add(model);
     await this.#persistNow();
-    if (handle !== undefined && this.#state === 'connected') {
+    if (handle >= 0 && this.#state === 'connected') {
       await this.#send({ type: 'close_model', model: handle }, this.#options.requestTimeout).catch(() => {});
     }
     this.#engine.forget(model._local);
