@@ -322,7 +322,8 @@ fn write_string(s: &str, out: &mut String) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&s[start..i]);
+        // Escaped bytes are ASCII, so both ends are character boundaries.
+        out.push_str(s.get(start..i).unwrap_or_default());
         if escape.is_empty() {
             out.push_str("\\u00");
             out.push(HEX[usize::from(byte >> 4)] as char);
@@ -332,7 +333,7 @@ fn write_string(s: &str, out: &mut String) {
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 
@@ -524,7 +525,7 @@ impl Reader<'_> {
                 return Err(self.error("invalid number"));
             }
         }
-        let text = &self.text[start..self.pos];
+        let text = self.text.get(start..self.pos).unwrap_or_default();
         if integral {
             if let Ok(n) = text.parse::<i64>() {
                 return Ok(Json::Int(n));
@@ -559,12 +560,12 @@ impl Reader<'_> {
             };
             match byte {
                 b'"' => {
-                    out.push_str(&self.text[start..self.pos]);
+                    out.push_str(self.text.get(start..self.pos).unwrap_or_default());
                     self.pos += 1;
                     return Ok(out);
                 }
                 b'\\' => {
-                    out.push_str(&self.text[start..self.pos]);
+                    out.push_str(self.text.get(start..self.pos).unwrap_or_default());
                     self.pos += 1;
                     let escape = self.bytes.get(self.pos).copied();
                     self.pos += 1;

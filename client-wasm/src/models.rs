@@ -554,9 +554,9 @@ impl Engine {
             .map_err(|_| EngineError::invalid("the texts are not UTF-8"))?;
         for span in spans.chunks_exact(3) {
             let (at, remove, units) = (index(span[0])?, index(span[1])?, index(span[2])?);
-            let split = utf16_offset(rest, units)
+            let (text, tail) = utf16_offset(rest, units)
+                .and_then(|split| rest.split_at_checked(split))
                 .ok_or_else(|| EngineError::invalid("a run is longer than the texts"))?;
-            let (text, tail) = rest.split_at(split);
             rest = tail;
             m.edit(from_splice(id, at, remove, text.to_owned()), Some(typed_at))?;
         }

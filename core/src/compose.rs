@@ -129,16 +129,19 @@ pub fn compose_into(prev: &mut Op, next: &Op) -> bool {
     let cut_start = q.max(p) - p;
     let cut_end = b_end.min(a_end).max(p) - p;
     let beyond = b_end.saturating_sub(a_end);
-    let (Some(cut_start_byte), Some(cut_end_byte)) =
-        (byte_offset(a.text, cut_start), byte_offset(a.text, cut_end))
-    else {
+    // (Checked slicing: a panicking one would bring the standard library's slicing messages
+    // into the WebAssembly module.)
+    let (Some(head), Some(tail)) = (
+        byte_offset(a.text, cut_start).and_then(|at| a.text.get(..at)),
+        byte_offset(a.text, cut_end).and_then(|at| a.text.get(at..)),
+    ) else {
         return false;
     };
     let before = p.saturating_sub(q);
     let mut text = String::with_capacity(a.text.len() + b.text.len());
-    text.push_str(&a.text[..cut_start_byte]);
+    text.push_str(head);
     text.push_str(b.text);
-    text.push_str(&a.text[cut_end_byte..]);
+    text.push_str(tail);
     let composed = from_splice(a.id, p.min(q), before + a.remove + beyond, text);
     *prev = composed;
     true

@@ -687,11 +687,31 @@ impl Decode for ErrorCode {
 /// Implements `Encode` and `Decode` for a struct as its fields in the order listed. With a
 /// leading `nested`, each value counts one level of depth.
 macro_rules! codec_struct {
+    (unshaped nested $name:ident { $($field:ident),* $(,)? }) => {
+        codec_struct!(@impl nested $name { $($field),* });
+    };
+    (unshaped $name:ident { $($field:ident),* $(,)? }) => {
+        codec_struct!(@impl flat $name { $($field),* });
+    };
     (nested $name:ident { $($field:ident),* $(,)? }) => {
         codec_struct!(@impl nested $name { $($field),* });
+        codec_struct!(@shape $name { $($field),* });
     };
     ($name:ident { $($field:ident),* $(,)? }) => {
         codec_struct!(@impl flat $name { $($field),* });
+        codec_struct!(@shape $name { $($field),* });
+    };
+    (@shape $name:ident { $($field:ident),* }) => {
+        impl Shaped for $name {
+            fn shape() -> &'static Shape {
+                const {
+                    &Shape::Struct(&[$(Field {
+                        name: stringify!($field),
+                        shape: field_shape(|s: &$name| &s.$field),
+                    }),*])
+                }
+            }
+        }
     };
     (@impl $wrap:ident $name:ident { $($field:ident),* }) => {
         impl Encode for $name {
@@ -710,16 +730,6 @@ macro_rules! codec_struct {
             }
         }
 
-        impl Shaped for $name {
-            fn shape() -> &'static Shape {
-                const {
-                    &Shape::Struct(&[$(Field {
-                        name: stringify!($field),
-                        shape: field_shape(|s: &$name| &s.$field),
-                    }),*])
-                }
-            }
-        }
     };
 }
 
@@ -868,7 +878,7 @@ codec_enum!(unshaped nested Value {
     6 => Object(props),
 });
 
-codec_struct!(nested Node { id, value });
+codec_struct!(unshaped nested Node { id, value });
 
 codec_enum!(unshaped NodeValue {
     0 => Null,
@@ -1066,7 +1076,7 @@ codec_enum!(Response {
 
 // --- models, operations, references ---
 
-codec_struct!(OpenedModel {
+codec_struct!(unshaped OpenedModel {
     model,
     collection,
     id,
@@ -1102,7 +1112,7 @@ codec_enum!(SortDirection {
     1 => Descending,
 });
 
-codec_struct!(HistoricOp {
+codec_struct!(unshaped HistoricOp {
     version,
     op,
     user_id,

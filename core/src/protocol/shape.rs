@@ -10,10 +10,10 @@
 
 use crate::op::Op;
 use crate::reference::ReferenceValue;
-use crate::value::{NodeValue, Value};
+use crate::value::{Node, NodeValue, Value};
 
 use super::codec::{Decode, Failed, Reader};
-use super::messages::ErrorCode;
+use super::messages::{ErrorCode, HistoricOp, OpenedModel};
 
 /// How one type is laid out on the wire (see the codec's module documentation).
 #[derive(Debug)]
@@ -44,8 +44,9 @@ pub enum Shape {
     Value,
     /// An [`ErrorCode`]: a varint naming the code.
     ErrorCode,
-    /// An operation, a node's value or a reference's value: the data model's own types, which
-    /// only the engine's typed code reads and writes. Carries how to read past one.
+    /// An operation, a node, a reference's value, an opened model or a stored operation: the data
+    /// model's own types, which only the engine's typed code reads and writes. Carries how to
+    /// read past one.
     Model(fn(&mut Reader<'_>) -> Result<(), Failed>),
 }
 
@@ -117,7 +118,7 @@ macro_rules! model_shapes {
     )*};
 }
 
-model_shapes!(Op, NodeValue, ReferenceValue);
+model_shapes!(Op, Node, NodeValue, ReferenceValue, OpenedModel, HistoricOp);
 
 impl<T: Shaped> Shaped for Option<T> {
     fn shape() -> &'static Shape {
