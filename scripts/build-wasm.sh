@@ -11,6 +11,8 @@ rm -rf npm/wasm
 wasm-bindgen --target web --out-dir npm/wasm --out-name tandem \
   target/wasm32-unknown-unknown/wasm-release/tandem_client_wasm.wasm
 (cd npm && [ -d node_modules ] || npm ci --no-audit --no-fund)
+# -O2 without inlining functions into their one caller: at -Oz every export's body was inlined
+# into its wasm-bindgen shim, and those bodies compressed far worse (7 KB more gzipped; README).
 npm/node_modules/.bin/wasm-opt -O2 --one-caller-inline-max-function-size=10 --converge --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
   npm/wasm/tandem_bg.wasm -o npm/wasm/tandem_bg.wasm

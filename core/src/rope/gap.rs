@@ -270,15 +270,7 @@ impl Utf16GapBuffer {
 
     /// Checks that `index..index + len` is a valid range.
     pub fn check_range(&self, index: usize, len: usize) -> Result<(), ModelError> {
-        let end = index.checked_add(len).ok_or(ModelError::IndexOutOfRange {
-            index: usize::MAX,
-            len: self.len,
-        })?;
-        self.check_index(index)?;
-        if len > 0 {
-            self.check_index(end)?;
-        }
-        Ok(())
+        super::check_range(self.len, index, len, |at| self.check_index(at))
     }
 
     /// Inserts `text` at `index` (code units).

@@ -26,6 +26,27 @@ pub type Utf16Rope = Utf16JumpRope;
 #[cfg(not(feature = "jumprope"))]
 pub type Utf16Rope = Utf16GapBuffer;
 
+/// Checks that `index..index + len` is a valid range of a text of `total` code units, whose
+/// positions `check_index` checks (the same rule for both stores).
+fn check_range(
+    total: usize,
+    index: usize,
+    len: usize,
+    check_index: impl Fn(usize) -> Result<(), crate::error::ModelError>,
+) -> Result<(), crate::error::ModelError> {
+    let end = index
+        .checked_add(len)
+        .ok_or(crate::error::ModelError::IndexOutOfRange {
+            index: usize::MAX,
+            len: total,
+        })?;
+    check_index(index)?;
+    if len > 0 {
+        check_index(end)?;
+    }
+    Ok(())
+}
+
 /// The length of `text` in UTF-16 code units.
 pub fn utf16_len(text: &str) -> usize {
     if text.is_ascii() {
