@@ -444,29 +444,19 @@ async fn references_presence_activities_and_chat_cross_between_relays() {
     let db = database("crossing");
     let mut a = relay_on(&db, None);
     let b = relay_on(&db, None);
-    let mut ada = TestClient::anonymous(&a.relay.url, "Ada")
-        .await
-        .expect("connect");
-    let mut bob = TestClient::anonymous(&b.relay.url, "Bob")
-        .await
-        .expect("connect");
+    // A shared cursor, set on one relay, seen on the other; it moves with the other's edit.
+    let Pair {
+        mut ada,
+        mut bob,
+        ha,
+        hb,
+        t,
+    } = pair(&a, &b, "cursors", "hello world").await;
     let (ada_id, bob_id) = (
         ada.welcome.user.user_id.clone(),
         bob.welcome.user.user_id.clone(),
     );
     let ada_session = ada.welcome.session_id.clone();
-
-    // A shared cursor, set on one relay, seen on the other; it moves with the other's edit.
-    let ha = ada
-        .open_or_create("docs", "cursors", serde_json::json!({"t": "hello world"}))
-        .await
-        .expect("open");
-    let hb = bob.open("docs", "cursors").await.expect("open");
-    let t = ada
-        .replica(ha)
-        .model()
-        .element_at(&["t".into()])
-        .expect("t");
     let cursor = ReferenceKey {
         element: Some(t),
         key: "cursor".into(),
