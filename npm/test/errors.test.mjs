@@ -61,7 +61,7 @@ test('permission denied: reading a forbidden model, and writing a read-only one'
 
 test('bad paths, out-of-range edits, wrong types and bad values are refused locally and change nothing', async () => {
   const s = await session(relay, 'Ada');
-  const model = await s.openOrCreate('errors', 'local', { text: 'a😀b', list: [1], n: 1 });
+  const model = await s.openOrCreate('errors', 'local', { text: 'a😀b', list: [1], n: 1, d: new Date(5) });
   assert.throws(() => model.elementAt('nope'), code('no_such_path'));
   assert.throws(() => model.elementAt('list', 5), code('no_such_path'));
   const text = model.elementAt('text');
@@ -75,8 +75,17 @@ test('bad paths, out-of-range edits, wrong types and bad values are refused loca
   assert.throws(() => model.elementAt('n').setValue(NaN), code('non_finite_number'));
   assert.throws(() => model.elementAt('list').push(Infinity), code('non_finite_number'));
   assert.throws(() => model.root.set('x', undefined), code('invalid_argument'));
-  assert.deepEqual(model.toJSON(), { text: 'a😀b', list: [1], n: 1 });
+  assert.throws(() => model.elementAt('list').set(3, 2), code('index_out_of_range'));
+  assert.throws(() => model.elementAt('d').setValue(NaN), code('invalid_argument'));
+  assert.deepEqual(model.toJSON(), { text: 'a😀b', list: [1], n: 1, d: new Date(5) });
   assert.equal(model.version, 0);
+  // An element taken out of the model refuses edits.
+  const gone = model.elementAt('n');
+  model.root.remove('n');
+  assert.throws(() => gone.setValue(2), code('detached'));
+  // Requests the relay would refuse are refused before they leave, naming the field.
+  await assert.rejects(s.list('errors', { limit: -1 }), (e) => code('invalid_argument')(e) && /limit/.test(e.message));
+  await assert.rejects(s.searchUsers('x', { offset: 1.5 }), (e) => code('invalid_argument')(e) && /offset/.test(e.message));
   await s.disconnect();
 });
 
