@@ -89,6 +89,7 @@ fn main() {
         for sent in clients[who].take_outgoing().ops {
             let frame = encode_client(&ClientMessage::SubmitOp {
                 model: 1,
+                origin: 0,
                 seq: sent.seq,
                 context_version: sent.context_version,
                 op: sent.op.clone(),

@@ -6,6 +6,19 @@
 //! operations against them. After a disconnect the client asks for the operations since its
 //! version, recognises its own among them by origin and sequence number, and re-sends the rest
 //! exactly once. Local and remote references are moved through every operation that applies.
+//!
+//! # Identity
+//!
+//! An operation is known by `(origin, seq)` from the moment it is made until it is sequenced,
+//! whoever sends it: the relay sequences each such pair at most once and answers a resend as a
+//! duplicate. A replica makes new operations under an origin of its own that no other replica
+//! ever uses (the client draws a fresh one for every opened or restored replica), so closing and
+//! reopening a model, resuming a session or two tabs restoring one cache entry can never number
+//! two different edits alike. A restored replica keeps its cached operations' pairs, so that if
+//! several replicas restore one entry, the relay keeps one copy of each edit. An operation of one
+//! of this replica's origins that it does not hold (made by another replica restored from the
+//! same cache, or sent just before a crash that kept the cache from recording it) is applied
+//! like anyone else's.
 
 use std::collections::VecDeque;
 
@@ -23,7 +36,9 @@ use crate::undo::UndoStacks;
 /// A local operation the relay has not acknowledged yet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unacked {
-    /// This client's sequence number for it, unique per origin, increasing.
+    /// The origin it was made under (see the module docs on identity).
+    pub origin: u64,
+    /// Its sequence number, unique per origin, increasing.
     pub seq: u64,
     /// The relay version it was sent against (its "context"), together with the unacknowledged
     /// operations before it. Set when it is handed out to be sent.
@@ -121,8 +136,8 @@ pub struct ClientModel {
     model: Model,
     /// The last relay version applied here.
     version: u64,
-    /// This client's identity in the operation log, kept across reconnects so that it can
-    /// recognise its own operations when they are replayed.
+    /// The origin new local operations are made under: this replica's alone (see the module
+    /// docs on identity). Operations made earlier keep theirs.
     origin: u64,
     /// The sequence number of the next local operation.
     next_seq: u64,
@@ -149,9 +164,6 @@ pub struct ClientModel {
     /// The highest sequence number ever handed out to be sent. Operations up to it may have
     /// reached the relay, so nothing is composed into them.
     last_handed_out: u64,
-    /// Origins this replica submitted under before (a session that could not resume got a new
-    /// site): their operations, replayed in a resync, are its own too.
-    former_origins: Vec<u64>,
     /// Local undo and redo of this client's own edits.
     undo: UndoStacks,
     /// The edits of an open batch: applied here, sent as one atomic compound when it ends.
@@ -209,7 +221,6 @@ impl ClientModel {
             remote_refs: FastMap::default(),
             compose_unsent: false,
             last_handed_out: 0,
-            former_origins: Vec::new(),
             undo: UndoStacks::default(),
             batch: None,
         }
@@ -222,10 +233,11 @@ impl ClientModel {
     }
 
     /// Restores a replica from a cache: its data, version and unacknowledged operations (which
-    /// the data already includes). It starts offline; resync it, then call
-    /// [`ClientModel::on_resynced`].
+    /// the data already includes, each with its own origin). New operations go under `origin`,
+    /// which must be fresh: another replica may restore the same entry. It starts offline;
+    /// resync it, then call [`ClientModel::on_resynced`].
     pub fn restore(model: Model, version: u64, origin: u64, unacked: Vec<Unacked>) -> Self {
-        let next_seq = unacked.last().map_or(1, |u| u.seq + 1);
+        let next_seq = unacked.iter().map(|u| u.seq + 1).max().unwrap_or(1);
         ClientModel {
             next_seq,
             // Any cached operation may have reached the relay before the cache was written.
@@ -252,28 +264,39 @@ impl ClientModel {
         self.model.compact()
     }
 
-    /// This client's origin.
+    /// The origin new local operations are made under.
     pub fn origin(&self) -> u64 {
         self.origin
     }
 
-    /// Submits under `origin` from now on (a new session that could not resume the old one),
-    /// still recognising operations made under the former ones as its own.
-    pub fn adopt_origin(&mut self, origin: u64) {
-        if origin != self.origin {
-            self.former_origins.retain(|o| *o != origin);
-            self.former_origins.push(self.origin);
-            self.origin = origin;
+    /// Nothing written so far is changed any more: the next local edit starts an operation of
+    /// its own instead of being composed into the last one. Call it before the unacknowledged
+    /// operations are written to a cache, so that every copy of `(origin, seq)` anywhere is the
+    /// same edit (a copy restored later, and the one that may have reached the relay).
+    pub fn seal(&mut self) {
+        self.last_handed_out = self.last_handed_out.max(self.next_seq - 1);
+    }
+
+    /// Whether a sequenced `(origin, seq)` is the oldest operation in flight here (then it is
+    /// its acknowledgement). One of this replica's pairs it does not hold is someone else's
+    /// edit for it (see the module docs on identity); one it holds further back is out of order.
+    fn is_next_own(&self, origin: u64, seq: u64) -> Result<bool, ClientError> {
+        let front = self.unacked.front();
+        if front.is_some_and(|u| u.origin == origin && u.seq == seq) {
+            return Ok(true);
         }
-    }
-
-    /// The origins this replica submitted under before, oldest first (what a cache stores).
-    pub fn former_origins(&self) -> &[u64] {
-        &self.former_origins
-    }
-
-    fn is_own(&self, origin: u64) -> bool {
-        origin == self.origin || self.former_origins.contains(&origin)
+        let held = self
+            .unacked
+            .iter()
+            .any(|u| u.origin == origin && u.seq == seq);
+        // The current origin is this replica's alone: everything sequenced under it is held.
+        if held || origin == self.origin {
+            return Err(ClientError::UnexpectedAck {
+                expected: front.map(|u| u.seq),
+                got: seq,
+            });
+        }
+        Ok(false)
     }
 
     /// The unacknowledged local operations, oldest first (what a cache stores).
@@ -338,6 +361,15 @@ impl ClientModel {
         let inverse = Op::from_primitives(batch.inverses.into_iter().rev().collect());
         self.undo.record(inverse, false);
         Some(self.enqueue(Op::Compound(batch.ops)))
+    }
+
+    /// The edits of the open batch if the next [`ClientModel::end_batch`] closes it (the
+    /// outermost level), so a caller can check what it would send before it does.
+    pub fn closing_batch(&self) -> Option<&[Op]> {
+        self.batch
+            .as_ref()
+            .filter(|b| b.depth == 1)
+            .map(|b| b.ops.as_slice())
     }
 
     /// Takes back every edit of the open batch (all nesting levels) and closes it; returns the
@@ -438,7 +470,10 @@ impl ClientModel {
     fn enqueue(&mut self, op: Op) -> u64 {
         if self.compose_unsent {
             if let Some(last) = self.unacked.back_mut() {
-                if last.seq > self.last_handed_out && compose_into(&mut last.op, &op) {
+                if last.seq > self.last_handed_out
+                    && last.origin == self.origin
+                    && compose_into(&mut last.op, &op)
+                {
                     return last.seq;
                 }
             }
@@ -446,6 +481,7 @@ impl ClientModel {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.unacked.push_back(Unacked {
+            origin: self.origin,
             seq,
             context_version: self.version,
             op,
@@ -463,6 +499,16 @@ impl ClientModel {
             };
         }
         let version = self.version;
+        let ops = self.hand_out_ops();
+        // References are expressed on this replica's operations, which the relay only counts
+        // as its own under one origin: while restored operations of another origin are in
+        // flight, references wait (the elements they point at may also still be held back).
+        if self.unacked.iter().any(|u| u.origin != self.origin) {
+            return Outgoing {
+                ops: self.unacked.range(ops).collect(),
+                references: Vec::new(),
+            };
+        }
         let mut references: Vec<ReferenceUpdate> = self
             .disposed
             .drain(..)
@@ -487,30 +533,59 @@ impl ClientModel {
                 _ => {}
             }
         }
-        let first_unsent = self.sent;
-        self.sent = self.unacked.len();
-        if let Some(last) = self.unacked.back() {
-            self.last_handed_out = self.last_handed_out.max(last.seq);
-        }
-        for u in self.unacked.range_mut(first_unsent..) {
-            // Unsent operations were transformed against every remote operation received, so
-            // they apply to the current version (after the earlier unacknowledged ones).
-            u.context_version = version;
-        }
         Outgoing {
-            ops: self.unacked.range(first_unsent..).collect(),
+            ops: self.unacked.range(ops).collect(),
             references,
         }
     }
 
-    /// The relay acknowledged the oldest operation in flight as `version`.
+    /// Marks the operations to send now as handed out and returns their range in `unacked`.
+    fn hand_out_ops(&mut self) -> std::ops::Range<usize> {
+        let first_unsent = self.sent;
+        // One origin's operations at a time: the relay takes a submission's own origin's
+        // earlier operations as part of its context, but not another origin's, so operations
+        // under the fresh origin wait until the restored ones before them are sequenced (their
+        // context then includes them).
+        let run_origin = self.unacked.front().map(|u| u.origin);
+        self.sent = self
+            .unacked
+            .iter()
+            .position(|u| Some(u.origin) != run_origin)
+            .unwrap_or(self.unacked.len())
+            .max(first_unsent);
+        if let Some(last) = self.sent.checked_sub(1).and_then(|i| self.unacked.get(i)) {
+            self.last_handed_out = self.last_handed_out.max(last.seq);
+        }
+        let version = self.version;
+        for u in self.unacked.range_mut(first_unsent..self.sent) {
+            // Unsent operations were transformed against every remote operation received, so
+            // they apply to the current version (after the earlier unacknowledged ones).
+            u.context_version = version;
+        }
+        first_unsent..self.sent
+    }
+
+    /// The relay acknowledged the oldest operation in flight as `version`. An acknowledgement
+    /// of a version this replica has already passed (a resend another replica's copy beat) is
+    /// a no-op; one of a version it has not reached yet is too, since the operation itself
+    /// arrives with the others in order and acknowledges then.
     pub fn on_ack(&mut self, seq: u64, version: u64) -> Result<(), ClientError> {
+        if version != self.version + 1 {
+            return Ok(());
+        }
+        let expected = self.unacked.front().map(|u| u.seq);
+        if expected != Some(seq) || self.sent == 0 && self.online {
+            return Err(ClientError::UnexpectedAck { expected, got: seq });
+        }
         self.acknowledge(seq, version)
     }
 
+    /// The oldest operation in flight was sequenced as `version` (seen in the relay's order,
+    /// which is proof enough even if this replica never sent it: a copy restored from the same
+    /// cache did).
     fn acknowledge(&mut self, seq: u64, version: u64) -> Result<(), ClientError> {
         let expected = self.unacked.front().map(|u| u.seq);
-        if expected != Some(seq) || self.sent == 0 && self.online {
+        if expected != Some(seq) {
             return Err(ClientError::UnexpectedAck { expected, got: seq });
         }
         if version != self.version + 1 {
@@ -546,7 +621,7 @@ impl ClientModel {
         seq: u64,
         op: Op,
     ) -> Result<Op, ClientError> {
-        if self.is_own(origin) {
+        if self.is_next_own(origin, seq)? {
             self.acknowledge(seq, version)?;
             return Ok(Op::noop());
         }
@@ -574,7 +649,7 @@ impl ClientModel {
         // Consecutive operations of one other origin, with their versions.
         let mut run: Option<(u64, Vec<(u64, Op)>)> = None;
         for (version, origin, seq, op) in ops {
-            if self.is_own(origin) {
+            if self.is_next_own(origin, seq)? {
                 if let Some((origin, ops)) = run.take() {
                     self.apply_run(origin, ops, &mut applied)?;
                 }
@@ -889,13 +964,10 @@ mod tests {
             })
         );
         c.on_ack(1, 1).unwrap();
-        assert_eq!(
-            c.on_ack(2, 5),
-            Err(ClientError::VersionGap {
-                expected: 2,
-                got: 5
-            })
-        );
+        // An acknowledgement of a version not reached yet changes nothing: the operation itself
+        // arrives in order and acknowledges then.
+        assert_eq!(c.on_ack(2, 5), Ok(()));
+        assert_eq!((c.version(), c.unacked().len()), (1, 1));
         c.on_ack(2, 2).unwrap();
         assert!(c.is_settled());
         assert_eq!(
@@ -1105,18 +1177,82 @@ mod tests {
         );
     }
 
+    /// A replica restored from a cache entry holding one unsent edit of origin 7.
+    fn restored(fresh_origin: u64) -> ClientModel {
+        let mut original = client();
+        original.submit(insert(0, "a")).unwrap();
+        let unacked: Vec<Unacked> = original.unacked().cloned().collect();
+        ClientModel::restore(original.model().clone(), 0, fresh_origin, unacked)
+    }
+
     #[test]
-    fn operations_made_under_a_former_origin_count_as_own() {
-        let mut c = client();
-        c.submit(insert(0, "a")).unwrap();
-        sent(&mut c);
-        c.on_disconnect();
-        c.adopt_origin(99);
+    fn restored_operations_keep_their_identity_and_new_ones_take_the_fresh_origin() {
+        let mut c = restored(99);
         c.submit(insert(0, "b")).unwrap();
-        c.on_remote_batch([(1, 7, 1, insert(0, "a"))]).unwrap();
         c.on_resynced();
-        assert_eq!(sent(&mut c), [(2, 1)], "only the new one goes out");
-        assert_eq!(c.former_origins(), [7]);
-        assert_eq!(text(&c), "baabc");
+        let out = |c: &mut ClientModel| -> Vec<(u64, u64)> {
+            c.take_outgoing()
+                .ops
+                .iter()
+                .map(|u| (u.origin, u.seq))
+                .collect()
+        };
+        assert_eq!(
+            out(&mut c),
+            [(7, 1)],
+            "the fresh origin's wait for the restored ones"
+        );
+        c.on_remote(1, 7, 1, insert(0, "a")).unwrap();
+        assert_eq!(out(&mut c), [(99, 2)]);
+    }
+
+    #[test]
+    fn two_replicas_restoring_one_entry_recognise_the_edit_either_of_them_sent() {
+        // Both restore the entry; one's copy of (7, 1) was sequenced first, the other's was
+        // then a duplicate: each sees (7, 1) in the relay's order and takes it as its own.
+        let mut b = restored(98);
+        let mut c = restored(99);
+        b.on_resynced();
+        c.on_resynced();
+        assert_eq!(sent(&mut b), [(1, 0)]);
+        b.on_remote_batch([(1, 7, 1, insert(0, "a"))]).unwrap();
+        // c never sent it (it was quicker to receive it than to flush).
+        c.on_remote_batch([(1, 7, 1, insert(0, "a"))]).unwrap();
+        assert!(b.is_settled() && c.is_settled());
+        assert_eq!(text(&b), "aabc");
+        assert_eq!(text(&c), "aabc");
+        // The duplicate's acknowledgement arrives after the operation itself: a no-op.
+        assert_eq!(b.on_ack(1, 1), Ok(()));
+        assert_eq!(b.version(), 1);
+    }
+
+    #[test]
+    fn an_edit_of_a_former_origin_the_cache_never_recorded_applies_like_anyone_elses() {
+        // The original sent (7, 1) then (7, 2) and crashed before its cache recorded (7, 2).
+        let mut c = restored(99);
+        c.on_remote_batch([(1, 7, 1, insert(0, "a")), (2, 7, 2, insert(0, "z"))])
+            .unwrap();
+        assert!(c.is_settled());
+        assert_eq!(text(&c), "zaabc", "(7, 2) applied, (7, 1) acknowledged");
+        // Under the replica's own current origin, nothing it does not hold can be sequenced.
+        assert!(matches!(
+            c.on_remote_batch([(3, 99, 5, insert(0, "?"))]),
+            Err(ClientError::UnexpectedAck { .. })
+        ));
+    }
+
+    #[test]
+    fn a_sealed_operation_is_never_changed_again() {
+        let mut c = client();
+        c.set_composing(true);
+        c.submit(insert(0, "a")).unwrap();
+        c.seal();
+        c.submit(insert(1, "b")).unwrap();
+        let seqs: Vec<u64> = c.unacked().map(|u| u.seq).collect();
+        assert_eq!(
+            seqs,
+            [1, 2],
+            "the cached copy of (7, 1) stays what the relay may get"
+        );
     }
 }

@@ -121,6 +121,11 @@ impl Sequencer {
         bridge.last_seq = bridge.last_seq.max(last_seq);
     }
 
+    /// Whether `(origin, seq)` was sequenced already (a submission of it is a resend).
+    pub fn is_duplicate(&self, origin: u64, seq: u64) -> bool {
+        self.bridges.get(&origin).is_some_and(|b| seq <= b.last_seq)
+    }
+
     /// The current data.
     pub fn model(&self) -> &Model {
         &self.model

@@ -1,7 +1,12 @@
 //! Seeded simulation of several clients and the relay: random operations of every type (nested
 //! containers included), random delivery and acknowledgement orders, disconnects with lost
-//! messages and resyncs, and random shared references. At quiescence every replica must hold the
-//! relay's data and every remote reference must equal its owner's local one.
+//! messages and resyncs, and random shared references. Clients also live every lifecycle a real
+//! one does: a model closed and opened again (a fresh replica), a cache entry written at random
+//! times, a crash before or after a flush followed by a restore from that entry, and a second
+//! replica restoring the same entry (two tabs, or two processes sharing one cache). At
+//! quiescence every replica must hold the relay's data, every edit must have been sequenced
+//! exactly once (nothing stays unacknowledged, nothing diverges) and every remote reference must
+//! equal its owner's local one.
 //!
 //! `cargo test -p tandem-core --test simulation` runs a fast sweep of seeds; the ignored
 //! `simulate_forever` runs seeds until `TANDEM_SIM_SECONDS` (default 600) have passed.
@@ -43,8 +48,13 @@ enum Up {
     Reference(ReferenceUpdate),
 }
 
+/// What a cache entry holds: the data, its version and the unacknowledged operations.
+type CacheEntry = (Model, u64, Vec<Unacked>);
+
 struct SimClient {
     replica: ClientModel,
+    /// The replica's last cache entry, if it wrote one.
+    cache: Option<CacheEntry>,
     ids: IdGenerator,
     session: String,
     /// Odd clients work as the WebAssembly client does: unsent string edits compose, edits are
@@ -59,7 +69,14 @@ struct Simulation {
     rng: Rng,
     relay: Sequencer,
     clients: Vec<SimClient>,
+    /// The next fresh origin (and element-id site) for a new replica.
+    next_origin: u64,
+    /// How many replicas were opened fresh, restored after a crash, and restored twice.
+    lifecycles: [usize; 3],
 }
+
+/// The most replicas a simulation grows to by restoring one cache entry twice.
+const MAX_REPLICAS: usize = 8;
 
 fn initial_model() -> Model {
     let json = serde_json::json!({
@@ -83,6 +100,7 @@ impl Simulation {
                 replica.set_composing(i % 2 == 1);
                 SimClient {
                     replica,
+                    cache: None,
                     like_browser: i % 2 == 1,
                     ids: IdGenerator::new(origin),
                     session: format!("session-{i}"),
@@ -96,6 +114,100 @@ impl Simulation {
             rng: Rng::new(seed),
             relay: Sequencer::new(model, 0),
             clients,
+            next_origin: 1000,
+            lifecycles: [0; 3],
+        }
+    }
+
+    fn fresh_origin(&mut self) -> u64 {
+        self.next_origin += 1;
+        self.next_origin
+    }
+
+    /// A new replica with a fresh origin, site and session, offline until it reconnects.
+    fn new_client(&mut self, replica: ClientModel, like_browser: bool) -> SimClient {
+        let origin = replica.origin();
+        SimClient {
+            replica,
+            cache: None,
+            ids: IdGenerator::new(origin),
+            session: format!("session-{origin}"),
+            like_browser,
+            online: false,
+            up: VecDeque::new(),
+            down: VecDeque::new(),
+        }
+    }
+
+    /// The replica writes its cache entry (sealing what it holds, as the client does).
+    fn write_cache(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        client.replica.seal();
+        let unacked = client.replica.unacked().cloned().collect();
+        client.cache = Some((
+            client.replica.model().clone(),
+            client.replica.version(),
+            unacked,
+        ));
+    }
+
+    /// The replica goes away: the relay reads all it sent (a clean close) or a random part of
+    /// it (a crash, before or after a flush), and its session leaves.
+    fn end_replica(&mut self, c: usize, clean: bool) {
+        if self.clients[c].online {
+            let pending = self.clients[c].up.len();
+            let read = if clean {
+                pending
+            } else {
+                self.rng.below(pending + 1)
+            };
+            for _ in 0..read {
+                self.relay_receives(c);
+            }
+        }
+        let session = self.clients[c].session.clone();
+        self.relay.remove_session(&session);
+        self.broadcast(c, Down::SessionLeft { session });
+    }
+
+    /// Closes the model and opens it again: a fresh replica of the relay's data (edits not sent
+    /// yet went with the old one, as with a cache-less close).
+    fn close_and_reopen(&mut self, c: usize) {
+        self.flush(c);
+        self.end_replica(c, true);
+        let origin = self.fresh_origin();
+        let mut replica =
+            ClientModel::new(self.relay.model().clone(), self.relay.version(), origin);
+        let like_browser = self.clients[c].like_browser;
+        replica.set_composing(like_browser);
+        self.clients[c] = self.new_client(replica, like_browser);
+        // Opened: it receives every shared reference, as a reconnect does.
+        self.reconnect(c);
+        self.lifecycles[0] += 1;
+    }
+
+    /// Crashes the replica (the relay may have read part of what it sent) and restores it from
+    /// its cache entry; sometimes a second replica restores the same entry too.
+    fn crash_and_restore(&mut self, c: usize) {
+        let Some((model, version, unacked)) = self.clients[c].cache.clone() else {
+            return;
+        };
+        self.end_replica(c, false);
+        let like_browser = self.clients[c].like_browser;
+        let restore = |sim: &mut Simulation| {
+            let origin = sim.fresh_origin();
+            let mut replica = ClientModel::restore(model.clone(), version, origin, unacked.clone());
+            replica.set_composing(like_browser);
+            let mut client = sim.new_client(replica, like_browser);
+            client.cache = Some((model.clone(), version, unacked.clone()));
+            client
+        };
+        self.clients[c] = restore(self);
+        self.lifecycles[1] += 1;
+        if self.clients.len() < MAX_REPLICAS && self.rng.chance(0.5) {
+            let twin = restore(self);
+            self.clients.push(twin);
+            self.lifecycles[2] += 1;
         }
     }
 
@@ -107,7 +219,11 @@ impl Simulation {
             40..=64 => self.relay_receives(c),
             65..=96 => self.client_receives(c),
             97 => self.disconnect(c),
-            _ => self.reconnect(c),
+            98 => self.reconnect(c),
+            _ => match self.rng.below(3) {
+                0 => self.close_and_reopen(c),
+                _ => self.crash_and_restore(c),
+            },
         }
     }
 
@@ -138,6 +254,10 @@ impl Simulation {
         }
         .expect("generated operations are valid");
         self.maybe_flush(c);
+        // The client writes its cache entry a little after a change.
+        if self.rng.chance(0.1) {
+            self.write_cache(c);
+        }
     }
 
     fn local_reference(&mut self, c: usize) {
@@ -188,7 +308,7 @@ impl Simulation {
         let origin = self.clients[c].replica.origin();
         let session = self.clients[c].session.clone();
         match message {
-            Up::Submit(s) => match self.relay.submit(origin, s.seq, s.context_version, s.op) {
+            Up::Submit(s) => match self.relay.submit(s.origin, s.seq, s.context_version, s.op) {
                 Ok(Accepted::Sequenced(done)) => {
                     self.clients[c].down.push_back(Down::Ack {
                         seq: done.seq,
@@ -196,14 +316,19 @@ impl Simulation {
                     });
                     let remote = Down::Remote {
                         version: done.version,
-                        origin,
+                        origin: done.origin,
                         seq: done.seq,
                         op: done.op,
                     };
                     self.broadcast(c, remote);
                 }
-                Ok(Accepted::Duplicate { .. }) => {
-                    panic!("a resync never resends an operation twice")
+                Ok(Accepted::Duplicate { version }) => {
+                    // Only a copy restored from one cache entry is ever sent twice: another
+                    // replica's copy was sequenced first.
+                    self.clients[c].down.push_back(Down::Ack {
+                        seq: s.seq,
+                        version: version.unwrap_or(0),
+                    });
                 }
                 Err(e) => panic!("relay refused a valid operation: {e}"),
             },
@@ -445,25 +570,37 @@ impl Simulation {
     }
 }
 
-fn run(seed: u64, clients: usize, steps: usize) -> u64 {
+/// Runs one seed; returns the versions sequenced and how many replicas lived each lifecycle.
+fn run(seed: u64, clients: usize, steps: usize) -> (u64, [usize; 3]) {
     let mut sim = Simulation::new(seed, clients);
     for _ in 0..steps {
         sim.step();
     }
     sim.quiesce();
     sim.check_converged(seed);
-    sim.relay.version()
+    (sim.relay.version(), sim.lifecycles)
 }
 
 #[test]
 fn random_concurrent_editing_converges() {
     let mut versions = 0;
-    for seed in 0..120 {
-        versions += run(seed, 2 + (seed as usize % 4), 400);
+    let mut lifecycles = [0; 3];
+    for seed in 0..150 {
+        eprintln!("SEED {seed}");
+        let (v, l) = run(seed, 2 + (seed as usize % 4), 400);
+        versions += v;
+        for (sum, n) in lifecycles.iter_mut().zip(l) {
+            *sum += n;
+        }
     }
     assert!(
         versions > 10_000,
         "the simulation must actually sequence operations: {versions}"
+    );
+    let [reopened, restored, twins] = lifecycles;
+    assert!(
+        reopened > 100 && restored > 100 && twins > 50,
+        "every lifecycle must be lived: {lifecycles:?}"
     );
 }
 

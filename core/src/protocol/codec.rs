@@ -925,7 +925,7 @@ codec_struct!(ReferenceKey { element, key });
 codec_enum!(ClientMessage {
     0 => Hello(hello),
     1 => Request { request_id, request },
-    2 => SubmitOp { model, seq, context_version, op },
+    2 => SubmitOp { model, origin, seq, context_version, op },
     3 => ResyncRequest { model, from_version },
     4 => ShareReference { model, key, value, context_version },
     5 => SetReference { model, key, value, context_version },
@@ -933,7 +933,7 @@ codec_enum!(ClientMessage {
     7 => UnshareReference { model, key, context_version },
     8 => Ping { nonce },
     9 => Pong { nonce },
-    10 => SubmitOps { model, first_seq, context_version, ops },
+    10 => SubmitOps { model, origin, first_seq, context_version, ops },
 });
 
 codec_enum!(RelayMessage {
@@ -979,7 +979,9 @@ codec_struct!(Welcome {
     user,
     site,
     reconnect_token,
-    server_time_ms
+    server_time_ms,
+    max_frame_bytes,
+    max_message_bytes
 });
 
 codec_struct!(UserInfo {
@@ -1056,7 +1058,7 @@ codec_enum!(Response {
     2 => ModelOpened(opened),
     3 => ModelList { models, total },
     4 => HistoricModel { version, timestamp_ms, data },
-    5 => Operations { ops },
+    5 => Operations { ops, more },
     6 => Presence { users },
     7 => ActivityJoined { activity, participants, rights },
     8 => Chat(chat),

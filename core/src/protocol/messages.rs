@@ -53,7 +53,13 @@ pub enum ClientMessage {
     SubmitOp {
         /// The opened model.
         model: ModelHandle,
-        /// The client's per-model sequence number, so acks and retries after a reconnect match up.
+        /// The origin the operation was made under: with `seq`, its identity for as long as it
+        /// lives, whoever sends it (see `tandem_core::client` on identity). The relay sequences
+        /// each `(origin, seq)` once and binds an origin to the first user who submits under
+        /// it. 0 stands for the session's site (for a client with one replica per model that
+        /// never restarts its sequence numbers).
+        origin: u64,
+        /// The client's per-origin sequence number, so acks and retries after a reconnect match up.
         seq: u64,
         /// The model version the operation was made against.
         context_version: u64,
@@ -66,6 +72,8 @@ pub enum ClientMessage {
     SubmitOps {
         /// The opened model.
         model: ModelHandle,
+        /// The origin they were made under (as in `SubmitOp`).
+        origin: u64,
         /// The sequence number of the first operation.
         first_seq: u64,
         /// The model version the operations were made against.
@@ -337,6 +345,12 @@ pub struct Welcome {
     pub reconnect_token: String,
     /// The relay's clock, so clients can show times consistently.
     pub server_time_ms: i64,
+    /// The largest frame the relay takes: larger messages go in pieces (see
+    /// [`super::pieces`]).
+    pub max_frame_bytes: u64,
+    /// The largest message the relay takes, pieces included: a client refuses a larger edit
+    /// locally, before it changes anything.
+    pub max_message_bytes: u64,
 }
 
 /// What the relay tells about a user.
@@ -752,6 +766,9 @@ pub enum Response {
     Operations {
         /// The operations.
         ops: Vec<HistoricOp>,
+        /// Whether the page stopped at the relay's limit before the version asked for: ask
+        /// again from the last one's version for the rest.
+        more: bool,
     },
     /// The presence of users.
     Presence {
@@ -1552,6 +1569,9 @@ error_codes! {
     GroupNotFound = 32 => "group_not_found",
     /// A chat with this id already exists.
     ChatExists = 33 => "chat_exists",
+    /// The operation's origin belongs to another user: nobody may submit under someone
+    /// else's origin (their resends would be taken for duplicates).
+    OriginTaken = 34 => "origin_taken",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -5,6 +5,7 @@
 //! with their acknowledgements, references, pushes and errors. [`codec`] defines how it is
 //! written: a versioned frame holding one message, decoded under [`Limits`] so that hostile
 //! input is refused with a [`DecodeError`] without panicking or allocating without bound.
+//! [`pieces`] carries a message larger than one frame as consecutive frames.
 //!
 //! ```
 //! use tandem_core::protocol::{decode_client, encode_client, ClientMessage, Limits};
@@ -16,6 +17,7 @@
 
 pub mod codec;
 pub mod messages;
+pub mod pieces;
 pub mod samples;
 pub mod shape;
 
@@ -31,4 +33,4 @@ pub use messages::*;
 
 /// The version of the protocol's messages a client announces in [`Hello`]; a relay refuses a
 /// session whose version it does not speak with [`ErrorCode::UnsupportedProtocolVersion`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

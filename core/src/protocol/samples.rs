@@ -662,6 +662,7 @@ pub fn responses() -> Vec<Response> {
                 .enumerate()
                 .map(|(i, op)| historic_op(i as u64 + 1, op))
                 .collect(),
+            more: true,
         },
         Response::Presence {
             users: vec![
@@ -874,6 +875,7 @@ pub fn client_samples() -> Vec<ClientMessage> {
             .enumerate()
             .map(|(i, op)| ClientMessage::SubmitOp {
                 model: i as u32,
+                origin: 0,
                 seq: i as u64,
                 context_version: 1000,
                 op,
@@ -881,6 +883,7 @@ pub fn client_samples() -> Vec<ClientMessage> {
     );
     samples.push(ClientMessage::SubmitOps {
         model: 3,
+        origin: 1 << 40,
         first_seq: 17,
         context_version: 99,
         ops: ops(),
@@ -929,6 +932,8 @@ pub fn relay_samples() -> Vec<RelayMessage> {
             site: 12,
             reconnect_token: "rt".to_owned(),
             server_time_ms: 1_700_000_000_000,
+            max_frame_bytes: 1 << 20,
+            max_message_bytes: 16 << 20,
         }),
         RelayMessage::Error {
             request_id: None,

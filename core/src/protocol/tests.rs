@@ -509,6 +509,7 @@ fn non_finite_numbers_are_errors() {
         };
         let frame = encode_client(&ClientMessage::SubmitOp {
             model: 0,
+            origin: 0,
             seq: 0,
             context_version: 0,
             op,
@@ -543,6 +544,7 @@ fn invalid_bools_and_option_tags_are_errors() {
     };
     let mut frame = encode_client(&ClientMessage::SubmitOp {
         model: 0,
+        origin: 0,
         seq: 0,
         context_version: 0,
         op,
@@ -634,9 +636,10 @@ fn nested_value_frame(levels: usize) -> Vec<u8> {
     frame
 }
 
-/// `SubmitOp` of `levels` nested one-item compounds around an empty compound.
+/// `SubmitOp` (model, origin, seq and context all 0) of `levels` nested one-item compounds
+/// around an empty compound.
 fn nested_op_frame(levels: usize) -> Vec<u8> {
-    let mut frame = vec![FORMAT_VERSION, 2, 0, 0, 0];
+    let mut frame = vec![FORMAT_VERSION, 2, 0, 0, 0, 0];
     frame.reserve(levels * 2 + 2);
     for _ in 0..levels {
         frame.extend([17, 1]);

@@ -4,7 +4,8 @@
 //! array without the moved item). Of two moves of the same item the later-sequenced wins; a
 //! removal wins over a move or a replace of the same item; of two replaces of the same item the
 //! later wins; a set of the whole array wins over everything inside it, and of two sets the later
-//! wins. At the same insertion point, the item sequenced first comes first.
+//! wins. At the same insertion point, the item sequenced first comes first. A move that leaves
+//! its item in place (given so, or transformed so) is a no-op: it moves nothing.
 
 use super::one;
 use crate::op::Op;
@@ -64,8 +65,27 @@ fn point_after(p: usize, b: &Op, b_first: bool) -> usize {
     }
 }
 
-/// Rewrites `a` to apply after `b` (both made on the same array); `None` when `a` is overridden.
+/// Whether `op` is a move that leaves its item where it is: a no-op, on either side of a
+/// transformation (as a removal and reinsertion it would shift a neighbour's insertion point).
+fn moves_in_place(op: &Op) -> bool {
+    matches!(op, Op::ArrayMove { from, to, .. } if from == to)
+}
+
+/// Rewrites `a` to apply after `b` (both made on the same array); `None` when `a` is overridden
+/// or has become a no-op.
 fn after(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
+    if moves_in_place(a) {
+        return None;
+    }
+    if moves_in_place(b) {
+        return Some(a.clone());
+    }
+    let rewritten = rewrite(a, b, b_first)?;
+    // A move transformed to end where it starts is a no-op too.
+    (!moves_in_place(&rewritten)).then_some(rewritten)
+}
+
+fn rewrite(a: &Op, b: &Op, b_first: bool) -> Option<Op> {
     if let Op::ArraySet { .. } = b {
         // A set of the whole array wins over edits; of two sets the later wins.
         return (matches!(a, Op::ArraySet { .. }) && b_first).then(|| a.clone());

@@ -240,6 +240,14 @@ fn exhaustive_array_pairs_converge_and_lose_or_duplicate_nothing() {
     for a in &a_ops {
         for b in &b_ops {
             let merged = items(&converge(&base, a, b));
+            // A move that leaves its item in place changes nothing, whatever is concurrent.
+            for (in_place, other) in [(a, b), (b, a)] {
+                if matches!(in_place, Op::ArrayMove { from, to, .. } if from == to) {
+                    let mut alone = base.clone();
+                    alone.apply(other).unwrap();
+                    assert_eq!(merged, items(&alone), "{in_place:?} with {other:?}");
+                }
+            }
             if matches!(a, Op::ArraySet { .. }) || matches!(b, Op::ArraySet { .. }) {
                 continue;
             }
@@ -295,6 +303,44 @@ fn concurrent_array_inserts_at_one_index_keep_the_relay_order() {
         items(&converge(&array_model(3), &a, &b)),
         vec![0, 60, 50, 1, 2]
     );
+}
+
+#[test]
+fn two_moves_that_leave_their_items_in_place_change_nothing() {
+    let a = Op::ArrayMove {
+        id: A,
+        from: 1,
+        to: 1,
+    };
+    let b = Op::ArrayMove {
+        id: A,
+        from: 2,
+        to: 2,
+    };
+    assert_eq!(items(&converge(&array_model(4), &a, &b)), vec![0, 1, 2, 3]);
+    assert_eq!(items(&converge(&array_model(4), &b, &a)), vec![0, 1, 2, 3]);
+    assert_eq!(transform(&a, &b), (Op::noop(), Op::noop()));
+}
+
+#[test]
+fn a_move_transformed_to_end_where_it_starts_becomes_a_no_op() {
+    // b moves item 1 after item 2; a moves item 2 before item 1: after b it is already there.
+    let a = Op::ArrayMove {
+        id: A,
+        from: 2,
+        to: 1,
+    };
+    let b = Op::ArrayMove {
+        id: A,
+        from: 1,
+        to: 2,
+    };
+    let (a2, _) = transform(&a, &b);
+    assert!(
+        !matches!(a2, Op::ArrayMove { from, to, .. } if from == to),
+        "no in-place move survives: {a2:?}"
+    );
+    converge(&array_model(4), &a, &b);
 }
 
 #[test]
