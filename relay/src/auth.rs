@@ -127,20 +127,12 @@ impl JwtKeys {
     }
 }
 
-/// A fresh reconnect token for a session on `site`: the site, then 32 random bytes. Only its
-/// SHA-256 is stored.
-pub fn new_reconnect_token(site: u64) -> String {
+/// A fresh reconnect token: 32 random bytes. Only its SHA-256 is stored. It names a user, not a
+/// site: a resumed session gets a fresh site, since several sessions may resume from one token.
+pub fn new_reconnect_token() -> String {
     let mut secret = [0u8; 32];
     rand::fill(&mut secret);
-    format!(
-        "{site}.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
-    )
-}
-
-/// The site a reconnect token was issued for (trustworthy once the token's hash matched).
-pub fn reconnect_token_site(token: &str) -> Option<u64> {
-    token.split_once('.')?.0.parse().ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
 }
 
 /// The SHA-256 of a token, as stored.
@@ -236,12 +228,10 @@ mod tests {
     }
 
     #[test]
-    fn reconnect_tokens_carry_their_site_and_are_stored_hashed() {
-        let token = new_reconnect_token(42);
-        assert_eq!(reconnect_token_site(&token), Some(42));
-        assert_ne!(new_reconnect_token(42), token);
+    fn reconnect_tokens_are_random_and_stored_hashed() {
+        let token = new_reconnect_token();
+        assert_ne!(new_reconnect_token(), token);
         assert_eq!(token_hash(&token).len(), 32);
-        assert_eq!(reconnect_token_site("garbage"), None);
     }
 
     #[test]

@@ -52,9 +52,14 @@ pub struct Config {
     /// Whether a collection is created on first use, granting the world read, write and remove.
     #[arg(long, env = "TANDEM_AUTO_CREATE_COLLECTIONS", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_create_collections: bool,
-    /// Largest accepted WebSocket message, in bytes.
+    /// Largest accepted WebSocket message, in bytes; larger messages travel in pieces of this
+    /// size, both ways.
     #[arg(long, env = "TANDEM_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
     pub max_frame_bytes: usize,
+    /// Largest message a client may send, pieces included (an edit, a batch, a model's initial
+    /// data), in bytes. Models may grow larger than this; they are sent to clients in pieces.
+    #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES", default_value_t = 16 << 20)]
+    pub max_message_bytes: usize,
     /// Sustained messages (an operation counts as one) per second per session.
     #[arg(long, env = "TANDEM_RATE_LIMIT", default_value_t = 5_000)]
     pub rate_limit: u32,

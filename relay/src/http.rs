@@ -9,7 +9,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth;
-use crate::store::{Grantee, PermissionTarget, Permissions, StoreError, User};
+use crate::store::{model_key, Grantee, PermissionTarget, Permissions, StoreError, User};
 use crate::Relay;
 
 /// Every route of the relay.
@@ -412,13 +412,11 @@ fn admin_routes(
             let target = match body.model {
                 Some(model) => {
                     match store
-                        .model(&model)
+                        .model(&model_key(&body.collection, &model))
                         .await
                         .map_err(|e| warp::reject::custom(AdminError::from(e)))?
                     {
-                        Some(meta) if meta.collection == body.collection => {
-                            PermissionTarget::Model(model)
-                        }
+                        Some(meta) => PermissionTarget::Model(meta.id),
                         _ => {
                             return Err(admin_error(
                                 StatusCode::NOT_FOUND,
@@ -488,12 +486,13 @@ fn admin_routes(
             Ok::<_, Rejection>(StatusCode::NO_CONTENT)
         });
     // Retention: drops a model's operations up to its newest snapshot at or before `before`.
-    let compact_model = warp::path!("models" / String / "compact")
+    let compact_model = warp::path!("collections" / String / "models" / String / "compact")
         .and(warp::post())
         .and(key.clone())
         .and(json_body())
         .and_then(
-            |id: String, relay: Arc<Relay>, body: Compaction| async move {
+            |collection: String, name: String, relay: Arc<Relay>, body: Compaction| async move {
+                let id = model_key(&collection, &name);
                 let floor =
                     relay
                         .store
@@ -513,33 +512,37 @@ fn admin_routes(
         );
     // Deletes a model for real (its operations, snapshots and permissions too); sessions that
     // have it open are told.
-    let delete_model = warp::path!("models" / String)
+    let delete_model = warp::path!("collections" / String / "models" / String)
         .and(warp::delete())
         .and(key.clone())
-        .and_then(|id: String, relay: Arc<Relay>| async move {
-            let missing = || admin_error(StatusCode::NOT_FOUND, "model_not_found", "no such model");
-            let known = relay
-                .store
-                .model(&id)
-                .await
-                .map_err(|e| warp::reject::custom(AdminError::from(e)))?;
-            if known.is_none() {
-                return Err(missing());
-            }
-            let (reply, done) = tokio::sync::oneshot::channel();
-            relay
-                .registry
-                .send(&id, crate::registry::Command::Delete { reply })
-                .await
-                .map_err(|_| missing())?;
-            match done.await {
-                Ok(Ok(())) => {
-                    tracing::info!(model = %id, "model deleted");
-                    Ok::<_, Rejection>(StatusCode::NO_CONTENT)
+        .and_then(
+            |collection: String, name: String, relay: Arc<Relay>| async move {
+                let id = model_key(&collection, &name);
+                let missing =
+                    || admin_error(StatusCode::NOT_FOUND, "model_not_found", "no such model");
+                let known = relay
+                    .store
+                    .model(&id)
+                    .await
+                    .map_err(|e| warp::reject::custom(AdminError::from(e)))?;
+                if known.is_none() {
+                    return Err(missing());
                 }
-                _ => Err(missing()),
-            }
-        });
+                let (reply, done) = tokio::sync::oneshot::channel();
+                relay
+                    .registry
+                    .send(&id, crate::registry::Command::Delete { reply })
+                    .await
+                    .map_err(|_| missing())?;
+                match done.await {
+                    Ok(Ok(())) => {
+                        tracing::info!(model = %id, "model deleted");
+                        Ok::<_, Rejection>(StatusCode::NO_CONTENT)
+                    }
+                    _ => Err(missing()),
+                }
+            },
+        );
     let list_models = warp::path!("collections" / String / "models")
         .and(warp::get())
         .and(key)
@@ -563,7 +566,7 @@ fn admin_routes(
                 .map_err(|e| warp::reject::custom(AdminError::from(e)))?;
             let models: Vec<_> = models
                 .into_iter()
-                .map(|m| serde_json::json!({"id": m.id, "collection": m.collection, "version": m.version, "created_ms": m.created_ms, "modified_ms": m.modified_ms}))
+                .map(|m| serde_json::json!({"id": m.name, "collection": m.collection, "version": m.version, "created_ms": m.created_ms, "modified_ms": m.modified_ms}))
                 .collect();
             Ok::<_, Rejection>(warp::reply::json(&serde_json::json!({"models": models})))
         });

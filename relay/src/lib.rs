@@ -93,10 +93,11 @@ impl Relay {
         self.permission_epochs.send_modify(|epoch| *epoch += 1);
     }
 
-    /// The decoding limits for client frames.
+    /// The decoding limits for client messages (whole, or reassembled from pieces).
     pub fn limits(&self) -> Limits {
         Limits {
-            max_frame_bytes: self.config.max_frame_bytes,
+            max_frame_bytes: self.config.max_message_bytes,
+            max_string_bytes: self.config.max_message_bytes,
             ..Limits::default()
         }
     }

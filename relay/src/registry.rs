@@ -50,7 +50,10 @@ pub struct Member {
     pub session_id: Arc<str>,
     /// The user.
     pub identity: Arc<Identity>,
-    /// The client's origin (its site), which its operations carry.
+    /// The element-id site the relay gave the session; what a submission's origin 0 means.
+    pub site: u64,
+    /// The origin the session last submitted under in this model (its site until then): its
+    /// references are expressed on that origin's operations.
     pub origin: u64,
     /// Its socket's queue.
     pub outbox: Outbox,
@@ -99,14 +102,8 @@ pub enum Command {
     },
     /// A session closes it (or disconnected).
     Close { key: u64 },
-    /// Operations to sequence: `first_seq ..`, made on `context_version`.
-    Submit {
-        key: u64,
-        first_seq: u64,
-        context_version: u64,
-        ops: Vec<Op>,
-        received: Instant,
-    },
+    /// Operations to sequence.
+    Submit(Submission),
     /// A reference published (`Some`) or withdrawn (`None`; `cleared` keeps it shared).
     Reference {
         key: u64,
@@ -135,6 +132,23 @@ pub enum Command {
     PeerGone { relay: u64 },
     /// Finishes what is queued, then stops (shutdown).
     Drain { reply: oneshot::Sender<()> },
+}
+
+/// Operations a session submitted in one frame: `first_seq ..` of `origin`, made on
+/// `context_version`.
+pub struct Submission {
+    /// The submitting session's connection number.
+    pub key: u64,
+    /// The origin they were made under (0: the session's site).
+    pub origin: u64,
+    /// The sequence number of the first.
+    pub first_seq: u64,
+    /// The version they were made on (plus the origin's earlier operations).
+    pub context_version: u64,
+    /// The edits, in order.
+    pub ops: Vec<Op>,
+    /// When the frame arrived, for the latency metric.
+    pub received: Instant,
 }
 
 /// Settings of model tasks.
@@ -299,6 +313,13 @@ struct ModelTask {
     handle: u32,
     sequencer: Sequencer,
     members: HashMap<u64, Member>,
+    /// The session (connection number) and user that submit under each origin, while that
+    /// session has the model open: no other user's session may make new operations under it
+    /// meanwhile (they would take the owner's sequence numbers, and the owner's next operations
+    /// would look like duplicates). Once the owner is gone, another session may take the origin
+    /// over: that is how a tab re-sends the edits a crashed tab left in the cache, whoever is
+    /// signed in there.
+    origin_owners: HashMap<u64, (u64, Arc<str>)>,
     /// Sessions on other relays that have the model open, by session id, with their relay.
     remote: HashMap<String, (u64, Collaborator)>,
     last_snapshot: u64,
@@ -341,6 +362,7 @@ impl ModelTask {
             handle,
             sequencer,
             members: HashMap::new(),
+            origin_owners: HashMap::new(),
             remote: HashMap::new(),
             last_snapshot: snapshot_version,
         })
@@ -379,26 +401,14 @@ impl ModelTask {
                 },
             };
             match command {
-                Command::Submit {
-                    key,
-                    first_seq,
-                    context_version,
-                    ops,
-                    received,
-                } => {
-                    let mut batch = vec![(key, first_seq, context_version, ops, received)];
+                Command::Submit(submission) => {
+                    let mut batch = vec![submission];
                     // Other relays' operations announced meanwhile: storing the batch reads
                     // those stored before it; any stored after are read once it is done.
                     let mut announced = 0;
                     while batch.len() < MAX_BATCH {
                         match rx.try_recv() {
-                            Ok(Command::Submit {
-                                key,
-                                first_seq,
-                                context_version,
-                                ops,
-                                received,
-                            }) => batch.push((key, first_seq, context_version, ops, received)),
+                            Ok(Command::Submit(submission)) => batch.push(submission),
                             Ok(Command::CatchUp { version }) => announced = announced.max(version),
                             Ok(other) => {
                                 pending = Some(other);
@@ -495,16 +505,8 @@ impl ModelTask {
                 Command::Drain { reply } => {
                     // Everything sent before the drain has been handled (the channel is FIFO).
                     while let Ok(command) = rx.try_recv() {
-                        if let Command::Submit {
-                            key,
-                            first_seq,
-                            context_version,
-                            ops,
-                            received,
-                        } = command
-                        {
-                            self.sequence(vec![(key, first_seq, context_version, ops, received)])
-                                .await;
+                        if let Command::Submit(submission) = command {
+                            self.sequence(vec![submission]).await;
                         }
                     }
                     self.snapshot_if_due(1).await;
@@ -520,7 +522,7 @@ impl ModelTask {
     /// broadcasts it (the submitters' acknowledgement) or, if storage failed, rejects it and
     /// reloads the model from storage. With other relays on the same store, it is sequenced
     /// while this relay holds the model in the store (see [`ModelTask::sequence_exclusively`]).
-    async fn sequence(&mut self, batch: Vec<(u64, u64, u64, Vec<Op>, Instant)>) {
+    async fn sequence(&mut self, batch: Vec<Submission>) {
         if self.registry.cluster.is_some() {
             self.sequence_exclusively(&batch).await;
         } else {
@@ -557,7 +559,7 @@ impl ModelTask {
     /// (other relays' appends to it wait), hands over what they stored that this relay has not
     /// read yet, and appends the batch sequenced after that. So every batch follows
     /// everything stored before it, and no relay ever has to take a batch back.
-    async fn sequence_exclusively(&mut self, batch: &[(u64, u64, u64, Vec<Op>, Instant)]) {
+    async fn sequence_exclusively(&mut self, batch: &[Submission]) {
         let store = self.registry.store.clone();
         let id = self.meta.id.clone();
         let known = self.sequencer.version();
@@ -673,7 +675,7 @@ impl ModelTask {
 
     /// Sequences every submission of a batch in memory: what to store, and what to tell
     /// whom once it is stored (or once storing failed).
-    fn sequence_pass(&mut self, batch: &[(u64, u64, u64, Vec<Op>, Instant)]) -> Pass {
+    fn sequence_pass(&mut self, batch: &[Submission]) -> Pass {
         let now = now_ms();
         let mut pass = Pass {
             now,
@@ -682,11 +684,57 @@ impl ModelTask {
             acks: Vec::new(),
             rejections: Vec::new(),
         };
-        for (key, first_seq, context_version, ops, at) in batch {
-            let Some(member) = self.members.get(key) else {
+        for submission in batch {
+            let Submission {
+                key,
+                first_seq,
+                context_version,
+                ops,
+                received: at,
+                ..
+            } = submission;
+            let Some(member) = self.members.get_mut(key) else {
                 continue;
             };
-            let mut refused = false;
+            // 0 stands for the session's site; the origin a session last submitted under is
+            // also the one its references are expressed on.
+            let origin = match submission.origin {
+                0 => member.site,
+                origin => origin,
+            };
+            member.origin = origin;
+            let member = &self.members[key];
+            let user = &member.identity.user_id;
+            // A resend is harmless whoever sends it (it is acknowledged, not sequenced again);
+            // new operations need the origin to be the user's.
+            let resend = ops
+                .iter()
+                .enumerate()
+                .all(|(i, _)| self.sequencer.is_duplicate(origin, first_seq + i as u64));
+            let owner = self
+                .origin_owners
+                .get(&origin)
+                .filter(|(session, _)| self.members.contains_key(session));
+            let mut refused = match owner {
+                _ if resend => false,
+                Some((_, owner)) if **owner != **user => {
+                    for i in 0..ops.len() as u64 {
+                        pass.rejections.push((
+                            *key,
+                            first_seq + i,
+                            ErrorCode::OriginTaken,
+                            format!("origin {origin} belongs to another user"),
+                        ));
+                    }
+                    continue;
+                }
+                Some(_) => false,
+                None => {
+                    self.origin_owners
+                        .insert(origin, (*key, Arc::from(user.as_str())));
+                    false
+                }
+            };
             for (i, op) in ops.iter().enumerate() {
                 let seq = first_seq + i as u64;
                 if refused {
@@ -701,7 +749,7 @@ impl ModelTask {
                 }
                 match self
                     .sequencer
-                    .submit(member.origin, seq, *context_version, op.clone())
+                    .submit(origin, seq, *context_version, op.clone())
                 {
                     Ok(Accepted::Sequenced(done)) => {
                         pass.stored.push(StoredOp {
@@ -914,7 +962,7 @@ impl ModelTask {
         Ok(OpenedModel {
             model: self.handle,
             collection: self.meta.collection.clone(),
-            id: self.meta.id.clone(),
+            id: self.meta.name.clone(),
             version,
             created_ms: self.meta.created_ms,
             modified_ms: self.meta.modified_ms,
@@ -929,6 +977,7 @@ impl ModelTask {
         let Some(member) = self.members.remove(&key) else {
             return;
         };
+        self.origin_owners.retain(|_, (session, _)| *session != key);
         self.sequencer.remove_session(&member.session_id);
         cluster::publish(&self.registry.cluster, || PeerBody::ModelMember {
             model: self.meta.id.clone(),

@@ -12,7 +12,9 @@ use crate::error::RelayError;
 use crate::permissions::{activity_rights, effective, grantee_of, split_grants};
 use crate::registry::{user_info, Command};
 use crate::session::{unsupported, OpenModel, Session};
-use crate::store::{Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, StoreError};
+use crate::store::{
+    model_key, Grantee, ModelMeta, ModelOrder, PermissionTarget, Permissions, StoreError,
+};
 use crate::time::now_ms;
 
 /// The largest page a listing or history request returns.
@@ -99,10 +101,10 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             session
                 .relay
                 .registry
-                .send(&id, Command::Delete { reply })
+                .send(&meta.id, Command::Delete { reply })
                 .await?;
             done.await.map_err(|_| RelayError::GoingAway)??;
-            session.open.retain(|_, open| open.id != id);
+            session.open.retain(|_, open| open.id != meta.id);
             Ok(Response::Done)
         }
         Request::ListModels {
@@ -178,8 +180,11 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
                 .store
                 .ops(&meta.id, from_version, to, MAX_OPS)
                 .await?;
+            let wanted = to_version.min(meta.version);
+            let more = ops.last().map_or(from_version, |op| op.version) < wanted;
             Ok(Response::Operations {
                 ops: ops.into_iter().map(crate::registry::historic).collect(),
+                more,
             })
         }
         Request::GetUsersById { user_ids } => {
@@ -268,8 +273,11 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
         }
         Request::GetPermissions { scope } => {
             let (collection, model) = scope_of(&scope);
+            let key = model.map(|id| model_key(collection, id));
             require(
-                permissions(session, collection, model).await?.manage,
+                permissions(session, collection, key.as_deref())
+                    .await?
+                    .manage,
                 "manage",
                 model.unwrap_or(collection),
             )?;
@@ -287,8 +295,11 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
             } else if !session.relay.store.collection_exists(collection).await? {
                 return Err(RelayError::CollectionNotFound(collection.to_owned()));
             }
+            let key = model.map(|id| model_key(collection, id));
             require(
-                permissions(session, collection, model).await?.manage,
+                permissions(session, collection, key.as_deref())
+                    .await?
+                    .manage,
                 "manage",
                 model.unwrap_or(collection),
             )?;
@@ -304,8 +315,9 @@ async fn answer(session: &mut Session, request: Request) -> Result<Response, Rel
         }
         Request::GetMyPermissions { scope } => {
             let (collection, model) = scope_of(&scope);
+            let key = model.map(|id| model_key(collection, id));
             Ok(Response::MyPermissions(
-                permissions(session, collection, model).await?,
+                permissions(session, collection, key.as_deref()).await?,
             ))
         }
         Request::SubscribePresence { user_ids } => Ok(Response::Presence {
@@ -553,10 +565,15 @@ async fn permissions(
     .await?)
 }
 
-/// The metadata of model `id`, which must be in `collection`.
+/// The metadata of model `id` of `collection` (one id in two collections is two models).
 async fn model_in(session: &Session, collection: &str, id: &str) -> Result<ModelMeta, RelayError> {
-    match session.relay.store.model(id).await? {
-        Some(meta) if meta.collection == collection => Ok(meta),
+    match session
+        .relay
+        .store
+        .model(&model_key(collection, id))
+        .await?
+    {
+        Some(meta) => Ok(meta),
         _ => Err(RelayError::ModelNotFound(format!("{collection}/{id}"))),
     }
 }
@@ -639,14 +656,7 @@ async fn create(
         "write",
         collection,
     )?;
-    let now = now_ms();
-    let meta = ModelMeta {
-        id: id.to_owned(),
-        collection: collection.to_owned(),
-        version: 0,
-        created_ms: now,
-        modified_ms: now,
-    };
+    let meta = ModelMeta::new(collection, id, now_ms());
     match session.relay.store.create_model(&meta, &data).await {
         Ok(()) => Ok(()),
         Err(StoreError::Exists(_)) => Err(RelayError::ModelExists(id.to_owned())),
@@ -747,7 +757,7 @@ async fn historic(
 fn summary(meta: ModelMeta) -> ModelSummary {
     ModelSummary {
         collection: meta.collection,
-        id: meta.id,
+        id: meta.name,
         version: meta.version,
         created_ms: meta.created_ms,
         modified_ms: meta.modified_ms,
@@ -792,7 +802,9 @@ fn target_of(scope: &PermissionScope) -> PermissionTarget {
         PermissionScope::Collection { collection } => {
             PermissionTarget::Collection(collection.clone())
         }
-        PermissionScope::Model { id, .. } => PermissionTarget::Model(id.clone()),
+        PermissionScope::Model { collection, id } => {
+            PermissionTarget::Model(model_key(collection, id))
+        }
     }
 }
 

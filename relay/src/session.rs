@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tandem_core::protocol::{
-    decode_client, ActivityHandle, ActivityRights, Auth, ClientMessage, ErrorCode, Hello,
+    decode_client, pieces, ActivityHandle, ActivityRights, Auth, ClientMessage, ErrorCode, Hello,
     ModelHandle, RelayMessage, Request, Welcome, PROTOCOL_VERSION,
 };
 use tandem_core::{Op, ReferenceKey, ReferenceValue};
@@ -25,7 +25,7 @@ pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 
 use crate::auth::{self, AuthError};
 use crate::error::RelayError;
-use crate::registry::{frame, user_info, Command, Member};
+use crate::registry::{frame, user_info, Command, Member, Submission};
 use crate::requests;
 use crate::store::{Permissions, User};
 use crate::time::now_ms;
@@ -62,7 +62,7 @@ const MAX_FLOOD: u32 = 1_000;
 
 /// A model this session has open.
 pub struct OpenModel {
-    /// The model's id.
+    /// The model's store key (see `store::model_key`).
     pub id: String,
     /// Its collection, for checking permissions again.
     pub collection: String,
@@ -135,6 +135,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut queued) = mpsc::channel::<Bytes>(relay.config.outbox_frames);
     let (stop, mut stopped) = oneshot::channel::<(u16, String)>();
+    let max_frame = relay.config.max_frame_bytes;
     // The writer: sends queued frames, coalescing whatever is queued into one flush.
     let writer = tokio::spawn(async move {
         let reason = loop {
@@ -143,7 +144,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                 reason = &mut stopped => {
                     // Send what is already queued first.
                     while let Ok(frame) = queued.try_recv() {
-                        if sink.feed(Message::Binary(frame)).await.is_err() {
+                        if !feed(&mut sink, frame, max_frame).await {
                             return;
                         }
                     }
@@ -153,10 +154,10 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
                     let Some(frame) = frame else {
                         break (&mut stopped).await.unwrap_or((1000, String::new()));
                     };
-                    let mut ok = sink.feed(Message::Binary(frame)).await.is_ok();
+                    let mut ok = feed(&mut sink, frame, max_frame).await;
                     while ok {
                         match queued.try_recv() {
-                            Ok(frame) => ok = sink.feed(Message::Binary(frame)).await.is_ok(),
+                            Ok(frame) => ok = feed(&mut sink, frame, max_frame).await,
                             Err(_) => break,
                         }
                     }
@@ -213,6 +214,24 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
     drop(outbox);
     let _ = writer.await;
     relay.metrics.connections.dec();
+}
+
+/// Queues one frame on the socket: as it is or, larger than a frame, in pieces (each flushed as
+/// it goes, so that a big model is not buffered twice). False once the socket is gone.
+async fn feed(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frame: Bytes,
+    max_frame: usize,
+) -> bool {
+    if frame.len() <= max_frame {
+        return sink.feed(Message::Binary(frame)).await.is_ok();
+    }
+    for piece in pieces::split(frame.to_vec(), max_frame) {
+        if sink.send(Message::Binary(piece.into())).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sends an error frame.
@@ -295,7 +314,7 @@ async fn handshake(
     };
     let key = relay.next_session.fetch_add(1, Ordering::Relaxed);
     let session_id: Arc<str> = Arc::from(crate::ids::session_id());
-    let token = auth::new_reconnect_token(site);
+    let token = auth::new_reconnect_token();
     let expires = now_ms() + (relay.config.reconnect_token_hours * 3_600_000) as i64;
     if let Err(e) = relay
         .store
@@ -310,6 +329,8 @@ async fn handshake(
         site,
         reconnect_token: token,
         server_time_ms: now_ms(),
+        max_frame_bytes: relay.config.max_frame_bytes as u64,
+        max_message_bytes: relay.config.max_message_bytes as u64,
     };
     let _ = outbox.try_send(frame(&RelayMessage::Welcome(welcome)));
     tracing::info!(session = %session_id, user = %identity.user_id, client = %hello.client_name, "session opened");
@@ -317,6 +338,7 @@ async fn handshake(
         key,
         session_id,
         identity: Arc::new(identity),
+        site,
         origin: site,
         outbox: outbox.clone(),
         too_slow: Arc::new(tokio::sync::Notify::new()),
@@ -462,13 +484,16 @@ async fn authenticate(
                 .ok_or_else(|| {
                     AuthError::InvalidToken("unknown or expired reconnect token".into())
                 })?;
-            let site = auth::reconnect_token_site(token)
-                .ok_or_else(|| AuthError::InvalidToken("malformed".into()))?;
             let user = store
                 .user_by_id(&user_id)
                 .await?
                 .ok_or_else(|| AuthError::InvalidToken("the user is gone".into()))?;
-            return Ok((relay.identity(user, Vec::new()).await?, site));
+            // A fresh site even so: several sessions may resume from one token, and each
+            // makes element ids of its own.
+            return Ok((
+                relay.identity(user, Vec::new()).await?,
+                crate::ids::new_site(),
+            ));
         }
     };
     Ok((
@@ -494,6 +519,7 @@ impl Session {
         let mut shutdown = self.relay.shutdown.clone();
         let mut epochs = self.relay.permission_epochs.subscribe();
         let limits = self.relay.limits();
+        let mut reassembler = pieces::Reassembler::new(self.relay.config.max_message_bytes);
         loop {
             let message = tokio::select! {
                 m = stream.next() => m,
@@ -546,7 +572,23 @@ impl Session {
                     continue;
                 }
             };
-            match decode_client(&bytes, &limits) {
+            let whole = match reassembler.push(&bytes) {
+                Ok(pieces::Assembled::Whole(whole)) => std::borrow::Cow::Borrowed(whole),
+                Ok(pieces::Assembled::Complete(message)) => std::borrow::Cow::Owned(message),
+                Ok(pieces::Assembled::Partial) => continue,
+                Err(e) => {
+                    // The client refuses such edits itself; one that sends them anyway has
+                    // lost track of the limit, and the connection's state with it.
+                    self.relay.metrics.bad_frames.add(1);
+                    let code = match e {
+                        pieces::PieceError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                        pieces::PieceError::Malformed => ErrorCode::MalformedMessage,
+                    };
+                    send_error(&self.member.outbox, None, code, e.to_string());
+                    return (close::TOO_BIG, code.as_str().into());
+                }
+            };
+            match decode_client(&whole, &limits) {
                 Ok(decoded) => {
                     let cost = match &decoded {
                         ClientMessage::SubmitOps { ops, .. } => ops.len().max(1),
@@ -661,16 +703,24 @@ impl Session {
             }
             ClientMessage::SubmitOp {
                 model,
+                origin,
                 seq,
                 context_version,
                 op,
-            } => self.submit(model, seq, context_version, vec![op]).await,
+            } => {
+                self.submit(model, origin, seq, context_version, vec![op])
+                    .await
+            }
             ClientMessage::SubmitOps {
                 model,
+                origin,
                 first_seq,
                 context_version,
                 ops,
-            } => self.submit(model, first_seq, context_version, ops).await,
+            } => {
+                self.submit(model, origin, first_seq, context_version, ops)
+                    .await
+            }
             ClientMessage::ResyncRequest {
                 model,
                 from_version,
@@ -743,6 +793,7 @@ impl Session {
     async fn submit(
         &mut self,
         model: ModelHandle,
+        origin: u64,
         first_seq: u64,
         context_version: u64,
         ops: Vec<Op>,
@@ -769,13 +820,14 @@ impl Session {
             return;
         }
         let count = ops.len();
-        let command = Command::Submit {
+        let command = Command::Submit(Submission {
             key: self.member.key,
+            origin,
             first_seq,
             context_version,
             ops,
             received: Instant::now(),
-        };
+        });
         if open.tx.send(command).await.is_err() {
             // The model was deleted (or the relay is stopping): the handle is dead.
             self.open.remove(&model);

@@ -288,6 +288,7 @@ impl TestClient {
             if let Some(first) = out.ops.first() {
                 frames.push(ClientMessage::SubmitOps {
                     model: *handle,
+                    origin: first.origin,
                     first_seq: first.seq,
                     context_version: first.context_version,
                     ops: out.ops.iter().map(|u| u.op.clone()).collect(),
@@ -535,14 +536,22 @@ async fn read(socket: &mut Socket, timeout: Duration) -> Result<RelayMessage, Cl
         max_frame_bytes: usize::MAX / 2,
         ..Limits::default()
     };
+    // The relay sends a large message's pieces one after the other.
+    let mut pieces = tandem_core::protocol::pieces::Reassembler::new(limits.max_frame_bytes);
     loop {
         let next = tokio::time::timeout(timeout, socket.next())
             .await
             .map_err(|_| ClientFailure::Timeout)?;
         match next {
             Some(Ok(Message::Binary(bytes))) => {
-                return decode_relay(&bytes, &limits)
-                    .map_err(|e| ClientFailure::Unexpected(e.to_string()))
+                use tandem_core::protocol::pieces::Assembled;
+                let message = match pieces.push(&bytes) {
+                    Ok(Assembled::Partial) => continue,
+                    Ok(Assembled::Whole(whole)) => decode_relay(whole, &limits),
+                    Ok(Assembled::Complete(message)) => decode_relay(&message, &limits),
+                    Err(e) => return Err(ClientFailure::Unexpected(e.to_string())),
+                };
+                return message.map_err(|e| ClientFailure::Unexpected(e.to_string()));
             }
             Some(Ok(Message::Close(frame))) => {
                 return Err(ClientFailure::Closed(frame.map(|f| f.code.into())))

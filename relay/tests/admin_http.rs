@@ -43,10 +43,10 @@ fn admin_routes() -> Vec<(&'static str, &'static str, Option<serde_json::Value>)
         ),
         (
             "POST",
-            "/admin/models/some-model/compact",
+            "/admin/collections/docs/models/some-model/compact",
             Some(json!({"before": 10})),
         ),
-        ("DELETE", "/admin/models/some-model", None),
+        ("DELETE", "/admin/collections/docs/models/some-model", None),
         ("GET", "/admin/collections/docs/models", None),
     ]
 }

@@ -222,6 +222,7 @@ async fn a_frame_over_the_size_limit_closes_with_1009() {
         client
             .send(&ClientMessage::SubmitOp {
                 model: opened.model,
+                origin: 0,
                 seq: 99,
                 context_version: 1,
                 op: too_big,
@@ -289,6 +290,7 @@ async fn nesting_bombs_are_refused_with_too_deep() {
         // Deeply nested compound operation.
         let frame = encode_client(&ClientMessage::SubmitOp {
             model: handle,
+            origin: 0,
             seq: 1,
             context_version: 0,
             op: nested_compound(200),
@@ -304,6 +306,7 @@ async fn nesting_bombs_are_refused_with_too_deep() {
         let value = nested_array(200, site, &mut counter);
         let frame = encode_client(&ClientMessage::SubmitOp {
             model: handle,
+            origin: 0,
             seq: 1,
             context_version: 0,
             op: Op::ArrayInsert {
@@ -335,6 +338,7 @@ async fn nesting_bombs_are_refused_with_too_deep() {
         // encoder would recurse that deep). The decoder must give up at its depth limit.
         let shallow = encode_client(&ClientMessage::SubmitOp {
             model: handle,
+            origin: 0,
             seq: 1,
             context_version: 0,
             op: Op::Compound(Vec::new()),

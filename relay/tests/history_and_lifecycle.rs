@@ -101,7 +101,7 @@ async fn history_plays_to_any_version_or_time_and_names_the_authors() {
         .await
         .expect("operations")
     {
-        Response::Operations { ops } => ops,
+        Response::Operations { ops, .. } => ops,
         other => panic!("unexpected {other:?}"),
     };
     assert_eq!(
@@ -242,7 +242,7 @@ async fn compacted_history_is_gone_and_old_copies_get_the_data() {
     let response = support::admin(
         relay.addr,
         "POST",
-        "/admin/models/h/compact",
+        "/admin/collections/docs/models/h/compact",
         Some(serde_json::json!({"before": 7})),
     )
     .await;
@@ -284,7 +284,7 @@ async fn compacted_history_is_gone_and_old_copies_get_the_data() {
         .await
         .expect("kept")
     {
-        Response::Operations { ops } => {
+        Response::Operations { ops, .. } => {
             assert_eq!(
                 ops.iter().map(|o| o.version).collect::<Vec<_>>(),
                 (5..=10).collect::<Vec<_>>()
@@ -328,9 +328,21 @@ async fn compacted_history_is_gone_and_old_copies_get_the_data() {
     assert_eq!(text_at(&mut ada, 11).await.0, "0123456789!");
 
     // An operator deletes the model for real.
-    let deleted = support::admin(relay.addr, "DELETE", "/admin/models/h", None).await;
+    let deleted = support::admin(
+        relay.addr,
+        "DELETE",
+        "/admin/collections/docs/models/h",
+        None,
+    )
+    .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
-    let again = support::admin(relay.addr, "DELETE", "/admin/models/h", None).await;
+    let again = support::admin(
+        relay.addr,
+        "DELETE",
+        "/admin/collections/docs/models/h",
+        None,
+    )
+    .await;
     assert_eq!(again.status, 404);
     let refused = old
         .request(Request::OpenModel {
@@ -345,4 +357,57 @@ async fn compacted_history_is_gone_and_old_copies_get_the_data() {
         Some(tandem_core::protocol::ErrorCode::ModelNotFound)
     );
     relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_history_comes_in_pages_that_say_there_is_more() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = common::start(common::config(dir.path())).await;
+    let mut ada = TestClient::anonymous(&relay.url, "Ada")
+        .await
+        .expect("connect");
+    let h = ada
+        .open_or_create("docs", "long", serde_json::json!({"t": ""}))
+        .await
+        .expect("open");
+    let t = ada.replica(h).model().element_at(&["t".into()]).expect("t");
+    // One page is 10,000 operations: make a few more, each its own version.
+    let total = 10_050u64;
+    for i in 0..total {
+        ada.submit(
+            h,
+            Op::StringInsert {
+                id: t,
+                index: 0,
+                text: "x".into(),
+            },
+        )
+        .expect("insert");
+        if i % 1000 == 999 {
+            ada.flush().await.expect("flush");
+        }
+    }
+    ada.settle(total, Duration::from_secs(60))
+        .await
+        .expect("acknowledged");
+    let page = |from_version| Request::GetOperations {
+        collection: "docs".into(),
+        id: "long".into(),
+        from_version,
+        to_version: total,
+    };
+    let (first, more) = match ada.request(page(0)).await.expect("page") {
+        Response::Operations { ops, more } => (ops, more),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(more, "the first page is cut at the limit and says so");
+    let last = first.last().expect("ops").version;
+    assert_eq!(last, first.len() as u64);
+    let (rest, more) = match ada.request(page(last)).await.expect("page") {
+        Response::Operations { ops, more } => (ops, more),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(!more, "the last page says it is the last");
+    assert_eq!(first.len() + rest.len(), total as usize);
+    assert_eq!(rest.last().map(|o| o.version), Some(total));
 }

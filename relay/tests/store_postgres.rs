@@ -108,6 +108,7 @@ fn all_versions() -> Vec<i64> {
 fn meta(id: &str, collection: &str) -> ModelMeta {
     ModelMeta {
         id: id.to_string(),
+        name: id.to_string(),
         collection: collection.to_string(),
         version: 0,
         created_ms: 1,
@@ -447,4 +448,98 @@ fn a_local_server_is_stopped_and_removed_when_dropped() {
         !dir.exists(),
         "the dropped server's directory {dir:?} must be removed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_global_model_ids_to_per_collection_keys() {
+    use tandem_core::protocol::encode_frame;
+    use tandem_relay::store::postgres::MIGRATIONS;
+    use tandem_relay::store::{model_key, Grantee, PermissionTarget, Permissions};
+    let db = fresh_database("tandem_upgrade").await;
+    // A database as the migrations before per-collection keys left it: model "x" of
+    // collection "notes" known by "x" alone.
+    let old = MIGRATIONS.len() - 1;
+    let raw = raw_client(&db.url).await;
+    raw.batch_execute(&format!(
+        "CREATE TABLE {MIGRATIONS_TABLE} (version BIGINT PRIMARY KEY, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    ))
+    .await
+    .expect("migrations table");
+    for (i, sql) in MIGRATIONS[..old].iter().enumerate() {
+        raw.batch_execute(sql).await.expect("an old migration");
+        raw.execute(
+            &format!("INSERT INTO {MIGRATIONS_TABLE} (version) VALUES ($1)"),
+            &[&(i as i64 + 1)],
+        )
+        .await
+        .expect("record it");
+    }
+    let op = Op::StringInsert {
+        id: tandem_core::ElementId::new(1, 1),
+        index: 0,
+        text: "hi".into(),
+    };
+    raw.batch_execute(
+        "INSERT INTO collections (id) VALUES ('notes');
+         INSERT INTO models (id, collection, version, created_ms, modified_ms)
+             VALUES ('x', 'notes', 1, 5, 6);
+         INSERT INTO origin_seqs (model, origin, seq) VALUES ('x', 7, 1);
+         INSERT INTO permissions (target_kind, target_id, grantee_kind, grantee_id,
+             can_read, can_write, can_remove, can_manage)
+             VALUES ('model', 'x', 'user', 'ada', true, false, false, false);",
+    )
+    .await
+    .expect("old rows");
+    raw.execute(
+        "INSERT INTO snapshots (model, version, data) VALUES ('x', 0, $1)",
+        &[&encode_frame(&root(""))],
+    )
+    .await
+    .expect("old snapshot");
+    raw.execute(
+        "INSERT INTO ops (model, version, origin, seq, user_id, session_id, timestamp_ms, op) \
+         VALUES ('x', 1, 7, 1, 'ada', 's', 6, $1)",
+        &[&encode_frame(&op)],
+    )
+    .await
+    .expect("old op");
+
+    let store = connect(&db.url).await;
+    let key = model_key("notes", "x");
+    let meta = store.model(&key).await.unwrap().expect("known by its key");
+    assert_eq!((meta.name.as_str(), meta.version), ("x", 1));
+    assert_eq!(
+        store.model("x").await.unwrap(),
+        None,
+        "no longer by its bare id"
+    );
+    let ops = store.ops(&key, 0, 1, 10).await.unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].op, op);
+    assert_eq!(store.last_seqs(&key).await.unwrap(), [(7, 1)]);
+    assert_eq!(
+        store.snapshot_at_or_before(&key, 0).await.unwrap(),
+        Some((0, root("")))
+    );
+    assert_eq!(
+        store
+            .permissions(&PermissionTarget::Model(key.clone()))
+            .await
+            .unwrap(),
+        [(
+            Grantee::User("ada".into()),
+            Permissions {
+                read: true,
+                ..Permissions::default()
+            }
+        )]
+    );
+    store.create_collection("tasks").await.unwrap();
+    store
+        .create_model(&ModelMeta::new("tasks", "x", 1), &root("t"))
+        .await
+        .expect("tasks/x beside notes/x");
+    drop(store);
+    db.remove().await;
 }

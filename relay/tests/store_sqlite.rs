@@ -30,6 +30,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn meta(id: &str, collection: &str) -> ModelMeta {
     ModelMeta {
         id: id.to_string(),
+        name: id.to_string(),
         collection: collection.to_string(),
         version: 0,
         created_ms: 1,
@@ -479,4 +480,104 @@ fn append_throughput() {
             );
         });
     }
+}
+
+#[test]
+fn upgrades_global_model_ids_to_per_collection_keys() {
+    use tandem_core::protocol::encode_frame;
+    use tandem_relay::store::sqlite::MIGRATIONS;
+    use tandem_relay::store::{model_key, Grantee, PermissionTarget, Permissions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A database as schema 4 left it: model "x" of collection "notes" known by "x" alone.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("open sqlite");
+    for (i, sql) in MIGRATIONS[..4].iter().enumerate() {
+        conn.execute_batch(&format!(
+            "BEGIN;\n{sql}\nPRAGMA user_version = {};\nCOMMIT;",
+            i + 1
+        ))
+        .expect("an old migration");
+    }
+    let op = Op::StringInsert {
+        id: ElementId::new(1, 1),
+        index: 0,
+        text: "hi".into(),
+    };
+    conn.execute_batch(
+        "INSERT INTO collections (id) VALUES ('notes');
+         INSERT INTO models (id, collection, version, created_ms, modified_ms)
+             VALUES ('x', 'notes', 1, 5, 6);
+         INSERT INTO origin_seqs (model, origin, seq) VALUES ('x', 7, 1);
+         INSERT INTO permissions (target_kind, target_id, grantee_kind, grantee_id,
+             can_read, can_write, can_remove, can_manage)
+             VALUES ('model', 'x', 'user', 'ada', 1, 0, 0, 0);",
+    )
+    .expect("old rows");
+    conn.execute(
+        "INSERT INTO snapshots (model, version, data) VALUES ('x', 0, ?1)",
+        [encode_frame(&root(""))],
+    )
+    .expect("old snapshot");
+    conn.execute(
+        "INSERT INTO ops (model, version, origin, seq, user_id, session_id, timestamp_ms, op) \
+         VALUES ('x', 1, 7, 1, 'ada', 's', 6, ?1)",
+        [encode_frame(&op)],
+    )
+    .expect("old op");
+    drop(conn);
+
+    let store = SqliteStore::open(dir.path()).expect("the upgrade");
+    runtime().block_on(async {
+        let key = model_key("notes", "x");
+        let meta = store.model(&key).await.unwrap().expect("known by its key");
+        assert_eq!((meta.name.as_str(), meta.version), ("x", 1));
+        assert_eq!(
+            store.model("x").await.unwrap(),
+            None,
+            "no longer by its bare id"
+        );
+        let ops = store.ops(&key, 0, 1, 10).await.unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].op, op);
+        assert_eq!(store.last_seqs(&key).await.unwrap(), [(7, 1)]);
+        assert_eq!(
+            store.snapshot_at_or_before(&key, 0).await.unwrap(),
+            Some((0, root("")))
+        );
+        let granted = store
+            .permissions(&PermissionTarget::Model(key.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            granted,
+            [(
+                Grantee::User("ada".into()),
+                Permissions {
+                    read: true,
+                    ..Permissions::default()
+                }
+            )]
+        );
+        // The same name in another collection is now another model.
+        store
+            .create_model(&ModelMeta::new("notes", "y", 1), &root(""))
+            .await
+            .unwrap();
+        store.create_collection("tasks").await.unwrap();
+        store
+            .create_model(&ModelMeta::new("tasks", "x", 1), &root("t"))
+            .await
+            .expect("tasks/x beside notes/x");
+        let listed = store
+            .list_models(
+                "notes",
+                tandem_relay::store::ModelOrder::Created,
+                false,
+                0,
+                10,
+            )
+            .await
+            .unwrap();
+        let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["y", "x"]);
+    });
 }

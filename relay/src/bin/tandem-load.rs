@@ -639,13 +639,21 @@ async fn connect(url: &str, name: &str, small: bool) -> Result<(Ws, Welcome), Fa
 }
 
 async fn read(ws: &mut Ws, timeout: Duration) -> Result<RelayMessage, Failure> {
+    // The relay sends a large message's pieces one after the other.
+    let mut pieces = tandem_core::protocol::pieces::Reassembler::new(limits().max_frame_bytes);
     loop {
         let next = tokio::time::timeout(timeout, ws.next())
             .await
             .map_err(|_| "timed out waiting for the relay".to_string())?;
         match next {
             Some(Ok(Message::Binary(bytes))) => {
-                return decode_relay(&bytes, &limits()).map_err(|e| format!("decode: {e}"))
+                use tandem_core::protocol::pieces::Assembled;
+                let message = match pieces.push(&bytes).map_err(|e| e.to_string())? {
+                    Assembled::Partial => continue,
+                    Assembled::Whole(whole) => decode_relay(whole, &limits()),
+                    Assembled::Complete(message) => decode_relay(&message, &limits()),
+                };
+                return message.map_err(|e| format!("decode: {e}"));
             }
             Some(Ok(Message::Close(frame))) => {
                 return Err(format!("closed by the relay: {frame:?}"))
@@ -886,6 +894,7 @@ impl Typist {
         let first_seq = first.seq;
         let frame = ClientMessage::SubmitOps {
             model: self.handle,
+            origin: first.origin,
             first_seq,
             context_version: first.context_version,
             ops: out.ops.iter().map(|u| u.op.clone()).collect(),

@@ -77,6 +77,7 @@ fn user(id: &str, username: &str, display_name: &str, email: Option<&str>) -> Us
 fn meta(id: &str, collection: &str, created_ms: i64) -> ModelMeta {
     ModelMeta {
         id: id.to_string(),
+        name: id.to_string(),
         collection: collection.to_string(),
         version: 0,
         created_ms,
@@ -934,7 +935,34 @@ async fn models(store: &dyn Store, run: &Run) {
         .await;
     assert!(
         matches!(r, Err(StoreError::Exists(_))),
-        "model ids are unique across collections, got {r:?}"
+        "a store key is taken whatever the collection, got {r:?}"
+    );
+    // One name in two collections is two models: their keys differ (`model_key`).
+    let name = run.id("m-shared-name");
+    let in_coll = ModelMeta::new(&coll, &name, 7);
+    let in_other = ModelMeta::new(&other, &name, 8);
+    store.create_model(&in_coll, &sample_node(3)).await.unwrap();
+    store
+        .create_model(&in_other, &sample_node(4))
+        .await
+        .unwrap_or_else(|e| panic!("the same name in another collection is another model: {e}"));
+    assert_eq!(
+        store.model(&in_coll.id).await.unwrap(),
+        Some(in_coll.clone())
+    );
+    assert_eq!(
+        store.model(&in_other.id).await.unwrap(),
+        Some(in_other.clone())
+    );
+    assert_eq!(
+        store.snapshot_at_or_before(&in_other.id, 0).await.unwrap(),
+        Some((0, sample_node(4)))
+    );
+    assert!(store.delete_model(&in_coll.id).await.unwrap());
+    assert_eq!(
+        store.model(&in_other.id).await.unwrap(),
+        Some(in_other),
+        "deleting one leaves the other"
     );
     assert_eq!(
         store.snapshot_at_or_before(&id, 0).await.unwrap(),

@@ -75,8 +75,12 @@ pub struct User {
 /// A model's metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelMeta {
-    /// Model id, unique across collections.
+    /// The store's key of the model: its collection and name together (see [`model_key`]), so
+    /// that one name in two collections is two models. Every table, the registry and the
+    /// cluster know a model by it.
     pub id: String,
+    /// The model's id as applications know it, unique within its collection.
+    pub name: String,
     /// Its collection.
     pub collection: String,
     /// Number of operations applied.
@@ -85,6 +89,27 @@ pub struct ModelMeta {
     pub created_ms: i64,
     /// Time of the last operation (or creation), ms since the epoch.
     pub modified_ms: i64,
+}
+
+/// The store key of model `name` in `collection`: the collection's length in characters, a colon,
+/// the collection and the name (unambiguous whatever the names hold; the SQL migrations that
+/// turned global ids into keys compute the same with `length()`).
+pub fn model_key(collection: &str, name: &str) -> String {
+    format!("{}:{collection}{name}", collection.chars().count())
+}
+
+impl ModelMeta {
+    /// A new model's metadata at version 0.
+    pub fn new(collection: &str, name: &str, created_ms: i64) -> ModelMeta {
+        ModelMeta {
+            id: model_key(collection, name),
+            name: name.to_owned(),
+            collection: collection.to_owned(),
+            version: 0,
+            created_ms,
+            modified_ms: created_ms,
+        }
+    }
 }
 
 /// One operation of a model's log, with who made it and when.

@@ -74,7 +74,8 @@ const STORED_LIMITS: Limits = Limits {
 
 /// Migrations, in order: entry `i` brings the schema from version `i` to `i + 1`. Applied
 /// ones are never edited; a change is a new entry.
-const MIGRATIONS: &[&str] = &[
+/// Public so that a test can build a database of any earlier schema.
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE users (
     id              TEXT COLLATE "C" PRIMARY KEY,
@@ -161,6 +162,28 @@ CREATE TABLE reconnect_tokens (
 CREATE INDEX reconnect_tokens_by_expiry ON reconnect_tokens (expires_ms);
 "#,
     chat::CHAT_SCHEMA,
+    // Model ids were global across collections: a model is now known by its collection and
+    // name together (`store::model_key`), in every table that names it. The foreign keys are
+    // not deferrable, so they go while the keys change.
+    r#"
+ALTER TABLE ops DROP CONSTRAINT ops_model_fkey;
+ALTER TABLE origin_seqs DROP CONSTRAINT origin_seqs_model_fkey;
+ALTER TABLE snapshots DROP CONSTRAINT snapshots_model_fkey;
+ALTER TABLE models ADD COLUMN name TEXT COLLATE "C" NOT NULL DEFAULT '';
+UPDATE models SET name = id;
+UPDATE ops SET model = length(m.collection) || ':' || m.collection || m.name
+    FROM models m WHERE m.id = ops.model;
+UPDATE origin_seqs SET model = length(m.collection) || ':' || m.collection || m.name
+    FROM models m WHERE m.id = origin_seqs.model;
+UPDATE snapshots SET model = length(m.collection) || ':' || m.collection || m.name
+    FROM models m WHERE m.id = snapshots.model;
+UPDATE permissions SET target_id = length(m.collection) || ':' || m.collection || m.name
+    FROM models m WHERE permissions.target_kind = 'model' AND m.id = permissions.target_id;
+UPDATE models SET id = length(collection) || ':' || collection || name;
+ALTER TABLE ops ADD CONSTRAINT ops_model_fkey FOREIGN KEY (model) REFERENCES models(id);
+ALTER TABLE origin_seqs ADD CONSTRAINT origin_seqs_model_fkey FOREIGN KEY (model) REFERENCES models(id);
+ALTER TABLE snapshots ADD CONSTRAINT snapshots_model_fkey FOREIGN KEY (model) REFERENCES models(id);
+"#,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +277,7 @@ fn user_from_row(row: &Row) -> StoreResult<User> {
 }
 
 /// The columns of a model row, in `model_from_row` order.
-const MODEL_COLUMNS: &str = "id, collection, version, created_ms, modified_ms";
+const MODEL_COLUMNS: &str = "id, collection, version, created_ms, modified_ms, name";
 
 /// Reads a model row selected with `MODEL_COLUMNS`.
 fn model_from_row(row: &Row) -> StoreResult<ModelMeta> {
@@ -264,6 +287,7 @@ fn model_from_row(row: &Row) -> StoreResult<ModelMeta> {
         version: from_sql_u64(col(row, 2)?, "model version")?,
         created_ms: col(row, 3)?,
         modified_ms: col(row, 4)?,
+        name: col(row, 5)?,
     })
 }
 
@@ -1129,13 +1153,14 @@ impl Store for PostgresStore {
         }
         execute(
             &tx,
-            "INSERT INTO models (id, collection, version, created_ms, modified_ms) \
-             VALUES ($1, $2, 0, $3, $4)",
+            "INSERT INTO models (id, collection, version, created_ms, modified_ms, name) \
+             VALUES ($1, $2, 0, $3, $4, $5)",
             &[
                 &meta.id,
                 &meta.collection,
                 &meta.created_ms,
                 &meta.modified_ms,
+                &meta.name,
             ],
         )
         .await

@@ -47,7 +47,7 @@ pub const MAX_BATCH: usize = 512;
 const READ_CONNECTIONS: usize = 4;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +61,8 @@ const STORED_LIMITS: Limits = Limits {
 };
 
 /// Migrations, in order: entry `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+/// Public so that a test can build a database of any earlier schema.
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
@@ -148,6 +149,23 @@ CREATE TABLE grants (
 "#,
     chat::CHAT_SCHEMA,
     "ALTER TABLE models ADD COLUMN history_floor INTEGER NOT NULL DEFAULT 0;",
+    // Model ids were global across collections: a model is now known by its collection and
+    // name together (`store::model_key`), in every table that names it.
+    r#"
+PRAGMA defer_foreign_keys = ON;
+ALTER TABLE models ADD COLUMN name TEXT NOT NULL DEFAULT '';
+UPDATE models SET name = id;
+UPDATE ops SET model =
+    (SELECT length(m.collection) || ':' || m.collection || m.name FROM models m WHERE m.id = ops.model);
+UPDATE origin_seqs SET model =
+    (SELECT length(m.collection) || ':' || m.collection || m.name FROM models m WHERE m.id = origin_seqs.model);
+UPDATE snapshots SET model =
+    (SELECT length(m.collection) || ':' || m.collection || m.name FROM models m WHERE m.id = snapshots.model);
+UPDATE permissions SET target_id =
+    (SELECT length(m.collection) || ':' || m.collection || m.name FROM models m WHERE m.id = permissions.target_id)
+    WHERE target_kind = 'model' AND target_id IN (SELECT id FROM models);
+UPDATE models SET id = length(collection) || ':' || collection || name;
+"#,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -230,10 +248,10 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// The columns of a model row, in `MODEL_COLUMNS` order.
-const MODEL_COLUMNS: &str = "id, collection, version, created_ms, modified_ms";
+const MODEL_COLUMNS: &str = "id, collection, version, created_ms, modified_ms, name";
 
 /// A model row as read, before its version is checked.
-type RawModel = (String, String, i64, i64, i64);
+type RawModel = (String, String, i64, i64, i64, String);
 
 /// Reads a model row selected with `MODEL_COLUMNS`.
 fn raw_model_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawModel> {
@@ -243,15 +261,17 @@ fn raw_model_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawModel> {
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 /// Checks a raw model row.
 fn model_from_raw(
-    (id, collection, version, created_ms, modified_ms): RawModel,
+    (id, collection, version, created_ms, modified_ms, name): RawModel,
 ) -> StoreResult<ModelMeta> {
     Ok(ModelMeta {
         id,
+        name,
         collection,
         version: from_sql_u64(version, "model version")?,
         created_ms,
@@ -1116,15 +1136,16 @@ impl Store for SqliteStore {
                 return Err(StoreError::Exists(format!("model {}", meta.id)));
             }
             conn.prepare_cached(
-                "INSERT INTO models (id, collection, version, created_ms, modified_ms) \
-                 VALUES (?1, ?2, 0, ?3, ?4)",
+                "INSERT INTO models (id, collection, version, created_ms, modified_ms, name) \
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5)",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     meta.id,
                     meta.collection,
                     meta.created_ms,
-                    meta.modified_ms
+                    meta.modified_ms,
+                    meta.name
                 ])
             })
             .map_err(|e| unique_or_backend(e, || format!("model {}", meta.id)))?;

@@ -36,6 +36,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What arrives on a raw connection.
 #[derive(Debug)]
+// Test support, read at once: boxing the message would only make every match noisier.
+#[allow(clippy::large_enum_variant)]
 pub enum Incoming {
     /// A decoded relay message.
     Message(RelayMessage),
@@ -185,14 +187,25 @@ impl Raw {
             ..Limits::default()
         };
         let deadline = tokio::time::Instant::now() + timeout;
+        // The relay sends a large message's pieces one after the other.
+        let mut pieces = tandem_core::protocol::pieces::Reassembler::new(limits.max_frame_bytes);
         loop {
             let next = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .ok()?;
             return Some(match next {
-                Some(Ok(Message::Binary(bytes))) => Incoming::Message(
-                    decode_relay(&bytes, &limits).expect("the relay sends frames that decode"),
-                ),
+                Some(Ok(Message::Binary(bytes))) => {
+                    use tandem_core::protocol::pieces::Assembled;
+                    let message = match pieces.push(&bytes).expect("well-formed pieces") {
+                        Assembled::Partial => continue,
+                        Assembled::Whole(whole) => whole.to_vec(),
+                        Assembled::Complete(message) => message,
+                    };
+                    Incoming::Message(
+                        decode_relay(&message, &limits)
+                            .expect("the relay sends frames that decode"),
+                    )
+                }
                 Some(Ok(Message::Close(frame))) => {
                     Incoming::Closed(frame.map(|f| u16::from(f.code)))
                 }
@@ -363,9 +376,22 @@ impl Raw {
         op: Op,
     ) -> Result<u64, ErrorCode> {
         let seq = self.take_seq();
-        let site = self.site();
+        self.submit_as(model, 0, seq, context_version, op).await
+    }
+
+    /// Like [`Raw::submit`], under `origin` (0: the session's site) with sequence number `seq`.
+    pub async fn submit_as(
+        &mut self,
+        model: ModelHandle,
+        origin: u64,
+        seq: u64,
+        context_version: u64,
+        op: Op,
+    ) -> Result<u64, ErrorCode> {
+        let site = if origin == 0 { self.site() } else { origin };
         self.send(&ClientMessage::SubmitOp {
             model,
+            origin,
             seq,
             context_version,
             op,
