@@ -4,6 +4,7 @@
 use crate::json;
 use crate::json::Json;
 use tandem_core::client::{ClientModel, ReferenceUpdate};
+use tandem_core::protocol::pieces::{self, Assembled, Reassembler};
 use tandem_core::protocol::shape::Shaped;
 use tandem_core::protocol::{
     encode_client, variant_tag, write_varint, Auth, ClientMessage, ErrorCode, Hello, HistoricOp,
@@ -29,6 +30,41 @@ const MAX_OPS_PER_FRAME: usize = 1000;
 /// The most bytes of operations put in one frame, well under the relay's default 1 MiB frame limit.
 const MAX_FRAME_BYTES: usize = 512 << 10;
 
+/// The next fresh origin (or site) from a splitmix64 state: in `[2^32, 2^63)`, where the relay's
+/// sites also lie, so that JavaScript's exact integers never matter and collisions are as
+/// unlikely as between the relay's own.
+fn fresh_origin(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (1u64 << 32) + z % ((1u64 << 63) - (1u64 << 32))
+}
+
+/// What a message from the relay (pieces reassembled) or a cache entry may hold: models are sent
+/// and cached as large as they have grown (64 MiB and more), so these bound only what no model
+/// reaches.
+pub(crate) const INCOMING: Limits = Limits {
+    max_frame_bytes: 1 << 30,
+    max_string_bytes: 1 << 30,
+    max_items: 1 << 26,
+    ..Limits::DEFAULT
+};
+
+/// The relay's frame and message limits until its `Welcome` tells them (its defaults).
+const RELAY_FRAME_BYTES: usize = 1 << 20;
+const RELAY_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Appends `message` to `frames` (each after its length, 4 bytes little-endian), in pieces if it
+/// is larger than a frame of `max_frame` bytes.
+pub(crate) fn push_frames(frames: &mut Vec<u8>, message: Vec<u8>, max_frame: usize) {
+    for frame in pieces::split(message, max_frame) {
+        frames.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        frames.extend_from_slice(&frame);
+    }
+}
+
 /// What the engine does with the answer to a request it sent.
 enum Pending {
     /// An open request: the answer creates a local model, or brings `reopen` up to date.
@@ -41,13 +77,23 @@ enum Pending {
 pub struct Engine {
     /// Announced in `Hello`, for the relay's logs and metrics.
     client_name: String,
-    /// What a frame from the relay may hold.
+    /// What a message from the relay may hold.
     limits: Limits,
+    /// Puts the relay's pieced messages back together.
+    reassembler: Reassembler,
+    /// The largest frame the relay takes (from its `Welcome`): larger messages go in pieces.
+    pub(crate) relay_frame_bytes: usize,
+    /// The largest message the relay takes: a larger local edit is refused before it applies.
+    pub(crate) relay_message_bytes: usize,
     /// The current connection's session, once welcomed.
     session: Option<Welcome>,
-    /// Fresh element ids for this client's site. Kept when a reconnect resumes the same site,
-    /// replaced when the relay hands out a new one.
+    /// Fresh element ids: under a random site until the relay hands out one, then under the
+    /// session's site.
     pub(crate) ids: IdGenerator,
+    /// The state of the generator of fresh origins (splitmix64, seeded from JavaScript's
+    /// `crypto.getRandomValues`): every replica opened or restored makes its operations under
+    /// an origin of its own (see `tandem_core::client` on identity).
+    entropy: u64,
     /// Open models by local id (their index); `None` for closed ones.
     pub(crate) models: Vec<Option<LocalModel>>,
     /// Local id by the relay's handle, for the current connection.
@@ -58,14 +104,21 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// A new engine; `client_name` (such as `tandem-js/0.1.0`) goes into the handshake.
+    /// A new engine; `client_name` (such as `tandem-js/0.1.0`) goes into the handshake, `seed`
+    /// (64 random bits) makes its origins and its offline element ids unique.
     #[wasm_bindgen(constructor)]
-    pub fn new(client_name: String) -> Engine {
+    pub fn new(client_name: String, seed: u64) -> Engine {
+        let mut entropy = seed;
+        let site = fresh_origin(&mut entropy);
         Engine {
             client_name,
-            limits: Limits::DEFAULT,
+            entropy,
+            limits: INCOMING,
+            reassembler: Reassembler::new(INCOMING.max_frame_bytes),
+            relay_frame_bytes: RELAY_FRAME_BYTES,
+            relay_message_bytes: RELAY_MESSAGE_BYTES,
             session: None,
-            ids: IdGenerator::new(0),
+            ids: IdGenerator::new(site),
             models: Vec::new(),
             by_handle: SmallMap::default(),
             pending: SmallMap::default(),
@@ -106,8 +159,22 @@ impl Engine {
         })))
     }
 
-    /// Encodes a request (JSON, see `requests.rs`) with the id JavaScript correlates it by.
+    /// Encodes a request (JSON, see `requests.rs`) with the id JavaScript correlates it by, as
+    /// frames to send one after the other, each after its length (as `flush` returns them): a
+    /// request larger than a frame (a model's initial data) goes in pieces.
     pub fn request(&mut self, request_id: f64, request: &str) -> Result<Vec<u8>, JsValue> {
+        let message = self.request_message(request_id, request)?;
+        if message.len() > self.relay_message_bytes {
+            return Err(EngineError::too_large(message.len(), self.relay_message_bytes).into());
+        }
+        let mut frames = Vec::with_capacity(message.len() + 8);
+        push_frames(&mut frames, message, self.relay_frame_bytes);
+        Ok(frames)
+    }
+}
+
+impl Engine {
+    fn request_message(&mut self, request_id: f64, request: &str) -> Result<Vec<u8>> {
         let request_id = request_id as u64;
         let json = Json::parse(request)?;
         let request = if json["type"] == "reopen" {
@@ -147,7 +214,10 @@ impl Engine {
             request,
         }))
     }
+}
 
+#[wasm_bindgen]
+impl Engine {
     /// The local ids of every open model, to reopen them after a reconnect (`reopen` requests).
     #[wasm_bindgen(js_name = openModels)]
     pub fn open_models(&self) -> Vec<u32> {
@@ -187,7 +257,16 @@ impl Engine {
     /// Handles one frame from the relay; returns the resulting events as a JSON array.
     pub fn receive(&mut self, frame: &[u8]) -> Result<String, JsValue> {
         let mut events = Events::default();
-        match incoming::decode(frame, &self.limits).map_err(EngineError::from)? {
+        let frame = match self
+            .reassembler
+            .push(frame)
+            .map_err(|e| EngineError::invalid(e.to_string()))?
+        {
+            Assembled::Whole(frame) => std::borrow::Cow::Borrowed(frame),
+            Assembled::Complete(message) => std::borrow::Cow::Owned(message),
+            Assembled::Partial => return Ok(events.into_json()),
+        };
+        match incoming::decode(&frame, &self.limits).map_err(EngineError::from)? {
             Incoming::Typed(message) => self.handle(message, &mut events)?,
             Incoming::Answer { request_id, result } => {
                 self.pending.remove(&request_id);
@@ -203,10 +282,8 @@ impl Engine {
     /// frames come one after the other, each after its length (4 bytes, little-endian).
     pub fn flush(&mut self) -> Vec<u8> {
         let mut frames = Vec::new();
-        let mut push = |frame: Vec<u8>| {
-            frames.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            frames.extend_from_slice(&frame);
-        };
+        let max_frame = self.relay_frame_bytes;
+        let mut push = |frame: Vec<u8>| push_frames(&mut frames, frame, max_frame);
         for model in self.models.iter_mut().flatten() {
             let Some(handle) = model.handle else {
                 continue;
@@ -218,27 +295,31 @@ impl Engine {
             let out = model.client.take_outgoing();
             let mut batch: Vec<tandem_core::Op> = Vec::new();
             let mut first_seq = 0;
+            let mut origin = 0;
             let mut context_version = 0;
             let mut bytes = 0;
-            let mut send = |ops: &mut Vec<tandem_core::Op>, first_seq: u64, context_version| {
-                if !ops.is_empty() {
-                    push(encode_client(&ClientMessage::SubmitOps {
-                        model: handle,
-                        first_seq,
-                        context_version,
-                        ops: std::mem::take(ops),
-                    }));
-                }
-            };
+            let mut send =
+                |ops: &mut Vec<tandem_core::Op>, origin, first_seq: u64, context_version| {
+                    if !ops.is_empty() {
+                        push(encode_client(&ClientMessage::SubmitOps {
+                            model: handle,
+                            origin,
+                            first_seq,
+                            context_version,
+                            ops: std::mem::take(ops),
+                        }));
+                    }
+                };
             for u in out.ops {
-                let contiguous = first_seq + batch.len() as u64 == u.seq;
+                let contiguous = first_seq + batch.len() as u64 == u.seq && u.origin == origin;
                 if batch.is_empty()
                     || !contiguous
                     || u.context_version != context_version
                     || batch.len() >= MAX_OPS_PER_FRAME
                     || bytes >= MAX_FRAME_BYTES
                 {
-                    send(&mut batch, first_seq, context_version);
+                    send(&mut batch, origin, first_seq, context_version);
+                    origin = u.origin;
                     first_seq = u.seq;
                     context_version = u.context_version;
                     bytes = 0;
@@ -246,7 +327,7 @@ impl Engine {
                 bytes += u.op.primitive_count() * 16 + op_text_bytes(&u.op);
                 batch.push(u.op.clone());
             }
-            send(&mut batch, first_seq, context_version);
+            send(&mut batch, origin, first_seq, context_version);
             for update in out.references {
                 let message = match update {
                     ReferenceUpdate::Set {
@@ -328,9 +409,9 @@ impl Engine {
         }
     }
 
-    /// The site of the current session, when connected.
-    pub(crate) fn session_site(&self) -> Option<u64> {
-        self.session.as_ref().map(|w| w.site)
+    /// An origin for a new replica, never used before.
+    pub(crate) fn fresh_origin(&mut self) -> u64 {
+        fresh_origin(&mut self.entropy)
     }
 
     fn local_of(&self, handle: u32) -> Option<u32> {
@@ -501,13 +582,32 @@ impl Engine {
     }
 
     fn welcomed(&mut self, welcome: Welcome, events: &mut Events) {
+        self.relay_frame_bytes = (welcome.max_frame_bytes as usize).max(pieces::MIN_FRAME_BYTES);
+        self.relay_message_bytes = welcome.max_message_bytes as usize;
         if welcome.site != self.ids.site() {
-            // A new site (not a resumed session): new ids, and the replicas submit under it
-            // while still recognising what they sent under the old one.
+            // Every session has a site of its own; the replicas keep their origins.
             self.ids = IdGenerator::new(welcome.site);
-            for model in self.models.iter_mut().flatten() {
-                model.client.adopt_origin(welcome.site);
-            }
+        }
+        // An edit this relay would refuse (its limit is lower than when the edit was made) would
+        // be sent, refused and sent again forever: its model is lost instead, loudly, and its
+        // cache entry is kept; every other model goes on.
+        let limit = self.relay_message_bytes;
+        let poisoned: Vec<(u32, usize)> = self
+            .models
+            .iter()
+            .enumerate()
+            .filter_map(|(local, m)| {
+                let largest = m.as_ref()?.largest_unacked();
+                (largest > limit).then_some((local as u32, largest))
+            })
+            .collect();
+        for (local, size) in poisoned {
+            self.drop_model(local);
+            let error = EngineError::too_large(size, limit);
+            events.push(json!({
+                "type": "model_lost", "local": local, "code": error.code(),
+                "message": format!("an unsent edit is too large for this relay: {error}"),
+            }));
         }
         events.push(json!({
             "type": "welcome",
@@ -538,7 +638,7 @@ impl Engine {
         opened: OpenedModel,
         events: &mut Events,
     ) -> Result<Json> {
-        let site = self.ids.site();
+        let origin = self.fresh_origin();
         let mut streamed = false;
         let local = match (reopen, opened.content) {
             (Some(local), ModelContent::OpsSince { from_version, ops }) => {
@@ -550,7 +650,7 @@ impl Engine {
             }
             (reopen, ModelContent::Data(node)) => {
                 let model = Model::new(node)?;
-                let mut client = ClientModel::new(model, opened.version, site);
+                let mut client = ClientModel::new(model, opened.version, origin);
                 client.set_composing(true);
                 let replaced = reopen.and_then(|local| self.model(local).ok().map(|m| (local, m)));
                 let local = match replaced {

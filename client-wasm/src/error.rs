@@ -39,6 +39,9 @@ pub enum Failure {
     /// An argument that is not what the call takes.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An edit or request larger than the relay takes in one message.
+    #[error("{size} bytes is more than the relay takes in one message ({limit} bytes)")]
+    TooLarge { size: usize, limit: usize },
 }
 
 impl<E: Into<Failure>> From<E> for EngineError {
@@ -58,12 +61,18 @@ impl EngineError {
             Failure::Client(e) => e.code(),
             Failure::Decode(_) => "malformed_message",
             Failure::InvalidArgument(_) => "invalid_argument",
+            Failure::TooLarge { .. } => "too_large",
         }
     }
 
     /// An invalid-argument error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Failure::InvalidArgument(message.into()).into()
+    }
+
+    /// A message of `size` bytes, over the relay's `limit`.
+    pub fn too_large(size: usize, limit: usize) -> Self {
+        Failure::TooLarge { size, limit }.into()
     }
 
     /// The model with local id `local` is not open.

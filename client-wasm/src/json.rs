@@ -264,8 +264,9 @@ impl<T: ToJson + ?Sized> ToJson for &T {
     }
 }
 
-/// A model value as JSON: dates become `{"$date": ms}`, whole numbers are written as integers
-/// (as JavaScript's `JSON.stringify` does).
+/// A model value as JSON: dates become `{"$date": ms}`, property names that start with `$` get
+/// one more (see [`wire_key`]), whole numbers are written as integers (as JavaScript's
+/// `JSON.stringify` does).
 pub fn value_json(value: &Value) -> Json {
     match value {
         Value::Null => Json::Null,
@@ -277,9 +278,28 @@ pub fn value_json(value: &Value) -> Json {
         Value::Object(props) => Json::Object(
             props
                 .iter()
-                .map(|(k, v)| (k.clone(), value_json(v)))
+                .map(|(k, v)| (wire_key(k), value_json(v)))
                 .collect(),
         ),
+    }
+}
+
+/// A property name as written in JSON: one that starts with `$` gets one more, so that an
+/// object shaped like a date marker (`{"$date": 5}` as data) stays an object both ways.
+fn wire_key(key: &str) -> String {
+    if key.starts_with('$') {
+        format!("${key}")
+    } else {
+        key.to_owned()
+    }
+}
+
+/// A property name from JSON: `$$`-keys lose one `$` (see [`wire_key`]); others are taken as
+/// they are.
+fn model_key(key: &str) -> String {
+    match key.strip_prefix('$') {
+        Some(rest) if rest.starts_with('$') => rest.to_owned(),
+        _ => key.to_owned(),
     }
 }
 
@@ -299,7 +319,7 @@ pub fn json_value(json: &Json) -> Result<Value> {
             _ => Value::Object(
                 props
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), json_value(v)?)))
+                    .map(|(k, v)| Ok((model_key(k), json_value(v)?)))
                     .collect::<Result<_>>()?,
             ),
         },
@@ -633,6 +653,28 @@ mod tests {
         assert_eq!(round_trip(" { \"a\" : [ 1 , 2 ] } "), "{\"a\":[1,2]}");
         assert_eq!(round_trip("\"\\ud83d\\ude00\""), "\"😀\"");
         assert_eq!(round_trip("{\"a\":1,\"a\":2}"), "{\"a\":2}");
+    }
+
+    #[test]
+    fn data_shaped_like_a_date_marker_round_trips_as_data() {
+        let text = r#"{"when":{"$date":5},"plain":{"$$date":5},"$$$x":{"$$a":1,"b":2}}"#;
+        let value = json_value(&Json::parse(text).unwrap()).unwrap();
+        let Value::Object(props) = &value else {
+            panic!("an object")
+        };
+        assert_eq!(props[0], ("when".into(), Value::Date(5)));
+        assert_eq!(
+            props[1],
+            (
+                "plain".into(),
+                Value::Object(vec![("$date".into(), Value::Number(5.0))])
+            )
+        );
+        assert_eq!(props[2].0, "$$x");
+        assert_eq!(value_json(&value).to_string(), text);
+        // A `$`-key from a writer that does not escape is taken as it is.
+        let lax = json_value(&Json::parse(r#"{"$x":1}"#).unwrap()).unwrap();
+        assert_eq!(lax, Value::Object(vec![("$x".into(), Value::Number(1.0))]));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 use tandem_core::client::{ClientModel, Unacked, UndoRecord};
 use tandem_core::compose::from_splice;
 use tandem_core::maps::FastMap;
-use tandem_core::protocol::{decode_frame, encode_frame, Collaborator, Limits};
-use tandem_core::{ElementId, ElementKind, IdGenerator, Model, Node, Op, PathSegment, Value};
+use tandem_core::protocol::{decode_frame, encode_frame, Collaborator};
+use tandem_core::{ElementId, ElementKind, Model, Node, Op, PathSegment, Value};
 use wasm_bindgen::prelude::*;
 
 use crate::engine::Engine;
@@ -28,6 +28,7 @@ const FACT_SETTLED: u32 = 1;
 const FACT_CAN_UNDO: u32 = 2;
 const FACT_CAN_REDO: u32 = 3;
 const FACT_RELAY_HANDLE: u32 = 4;
+const FACT_PENDING: u32 = 5;
 
 /// One open model on this client.
 pub struct LocalModel {
@@ -144,69 +145,76 @@ impl LocalModel {
         Ok(())
     }
 
+    /// The encoded size of the largest unacknowledged operation (0 if none).
+    pub fn largest_unacked(&self) -> usize {
+        self.client
+            .unacked()
+            .map(|u| encoded_size(&u.op))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The cache entry: everything needed to reopen the model offline and resend its edits.
-    pub fn cache_entry(&self, ids: &IdGenerator) -> Vec<u8> {
-        let unacked: Vec<(u64, (u64, Op))> = self
+    /// What it holds is sealed first (see `ClientModel::seal`): each cached `(origin, seq)` is
+    /// then the same edit in every copy, whichever of them reaches the relay.
+    pub fn cache_entry(&mut self) -> Vec<u8> {
+        self.client.seal();
+        let unacked: Vec<CachedOp> = self
             .client
             .unacked()
-            .map(|u| (u.seq, (u.context_version, u.op.clone())))
+            .map(|u| (u.origin, (u.seq, (u.context_version, u.op.clone()))))
             .collect();
         let header = (
             (self.collection.clone(), self.id.clone()),
-            (self.client.version(), self.client.origin()),
+            self.client.version(),
         );
-        let ids = (ids.site(), ids.next_counter());
-        let entry = (
-            (header, (self.client.former_origins().to_vec(), ids)),
-            (self.client.model().to_node(), unacked),
-        );
+        let entry = (header, (self.client.model().to_node(), unacked));
         encode_frame(&entry)
     }
 }
 
-/// The shape of a cache entry (see [`LocalModel::cache_entry`]).
-type CacheEntry = (
-    (((String, String), (u64, u64)), (Vec<u64>, (u64, u64))),
-    (Node, Vec<(u64, (u64, Op))>),
-);
+/// An unacknowledged operation as cached: `(origin, (seq, (context, op)))`.
+type CachedOp = (u64, (u64, (u64, Op)));
+
+/// The shape of a cache entry (see [`LocalModel::cache_entry`]): collection, id and version,
+/// then the data and the unacknowledged operations.
+type CacheEntry = (((String, String), u64), (Node, Vec<CachedOp>));
 
 #[wasm_bindgen]
 impl Engine {
     /// A model restored from a cache entry, offline until a `reopen` request brings it up to
-    /// date; returns its local id.
+    /// date; returns its local id. It makes new edits under a fresh origin: another tab or
+    /// process may restore the same entry (their copies of the cached edits are one each on the
+    /// relay, see `tandem_core::client` on identity).
     pub fn restore(&mut self, entry: &[u8]) -> Result<u32, JsValue> {
-        let ((((collection, id), (version, origin)), (former, (site, next))), (node, unacked)): CacheEntry =
-            decode_frame(entry, &Limits::DEFAULT).map_err(EngineError::from)?;
+        let (((collection, id), version), (node, unacked)): CacheEntry =
+            decode_frame(entry, &crate::engine::INCOMING).map_err(EngineError::from)?;
         let model = Model::new(node).map_err(EngineError::from)?;
         let unacked = unacked
             .into_iter()
-            .map(|(seq, (context_version, op))| Unacked {
+            .map(|(origin, (seq, (context_version, op)))| Unacked {
+                origin,
                 seq,
                 context_version,
                 op,
             })
             .collect();
+        let origin = self.fresh_origin();
         let mut client = ClientModel::restore(model, version, origin, unacked);
-        for o in former {
-            client.adopt_origin(o);
-        }
-        client.adopt_origin(origin);
-        if let Some(site) = self.session_site() {
-            // Restored while connected: its edits go out under this session's site.
-            client.adopt_origin(site);
-        }
         client.set_composing(true);
-        if self.ids.site() == 0 || self.ids.site() == site && self.ids.next_counter() < next {
-            // Keep making ids after the cached ones if the session resumes the same site.
-            self.ids = IdGenerator::resume(site, next);
+        let model = LocalModel::new(collection, id, client, None);
+        // Quarantined: it could never be sent (see `welcomed`); the caller keeps the entry.
+        let largest = model.largest_unacked();
+        if largest > self.relay_message_bytes {
+            return Err(EngineError::too_large(largest, self.relay_message_bytes).into());
         }
-        Ok(self.add_model(LocalModel::new(collection, id, client, None)))
+        Ok(self.add_model(model))
     }
 
     /// The cache entry of an open model (see `restore`).
     #[wasm_bindgen(js_name = cacheEntry)]
-    pub fn cache_entry(&self, local: u32) -> Result<Vec<u8>, JsValue> {
-        Ok(self.model(local)?.cache_entry(&self.ids))
+    pub fn cache_entry(&mut self, local: u32) -> Result<Vec<u8>, JsValue> {
+        Ok(self.model_mut(local)?.cache_entry())
     }
 
     /// Closes a model locally (after the relay confirmed, or when offline).
@@ -224,7 +232,8 @@ impl Engine {
     /// One fact about a model, by its code (see `npm/src/model.ts`): [`FACT_VERSION`], the last
     /// relay version applied; [`FACT_SETTLED`], 1 when every local edit was acknowledged;
     /// [`FACT_CAN_UNDO`] and [`FACT_CAN_REDO`], 1 when there is a step; [`FACT_RELAY_HANDLE`],
-    /// the relay's handle while online (for close requests), else -1 (also for a closed model).
+    /// the relay's handle while online (for close requests), else -1 (also for a closed model);
+    /// [`FACT_PENDING`], how many local operations are unacknowledged.
     #[wasm_bindgen(js_name = modelFact)]
     pub fn model_fact(&self, local: u32, fact: u32) -> Result<f64, JsValue> {
         if fact == FACT_RELAY_HANDLE {
@@ -237,6 +246,7 @@ impl Engine {
             FACT_SETTLED => f64::from(u8::from(client.is_settled())),
             FACT_CAN_UNDO => f64::from(u8::from(client.can_undo())),
             FACT_CAN_REDO => f64::from(u8::from(client.can_redo())),
+            FACT_PENDING => client.unacked().len() as f64,
             _ => return Err(EngineError::invalid("unknown model fact").into()),
         })
     }
@@ -730,10 +740,18 @@ impl Engine {
     /// Opens a batch (`open`): edits until it is closed go out and undo as one atomic
     /// operation; or closes it.
     pub fn batch(&mut self, local: u32, open: bool) -> Result<(), JsValue> {
+        let limit = self.relay_message_bytes;
         let m = self.model_mut(local)?;
         if open {
             m.client.begin_batch();
         } else {
+            if let Some(ops) = m.client.closing_batch() {
+                // Refused before it is queued: the caller aborts the batch, nothing is sent.
+                let size: usize = ops.iter().map(encoded_size).sum();
+                if size > limit {
+                    return Err(EngineError::too_large(size, limit).into());
+                }
+            }
             m.client.end_batch();
             m.last_edit = None;
         }
@@ -794,9 +812,16 @@ impl Engine {
         typed_at: Option<f64>,
         make: impl FnOnce(ElementId) -> Result<Op>,
     ) -> Result<(), JsValue> {
+        let limit = self.relay_message_bytes;
         let m = self.model_mut(local)?;
         let id = m.expect(element, kind)?;
         let op = make(id)?;
+        // An edit the relay could never take is refused before it applies (a smaller one may
+        // still compose into a larger run: composition stops at its own limit, far below).
+        let size = encoded_size(&op);
+        if size > limit {
+            return Err(EngineError::too_large(size, limit).into());
+        }
         Ok(m.edit(op, typed_at)?)
     }
 
@@ -804,6 +829,12 @@ impl Engine {
     fn node_from_json(&mut self, json: &str) -> Result<Node> {
         Ok(value_from_json(json)?.into_node(&mut self.ids))
     }
+}
+
+/// The bytes an operation takes in a frame (measured by encoding it: the cost is that of
+/// applying it, which happens anyway).
+fn encoded_size(op: &Op) -> usize {
+    tandem_core::protocol::encode_frame(op).len()
 }
 
 /// The byte offset of the first `units` UTF-16 code units of `text` (`None` if it is shorter

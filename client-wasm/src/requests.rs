@@ -64,9 +64,9 @@ pub fn response_json(response: &Response) -> Json {
             "type": "historic_model", "version": version, "timestamp": timestamp_ms,
             "data": value_json(&data.to_value()),
         }),
-        Response::Operations { ops } => {
+        Response::Operations { ops, more } => {
             let ops: Vec<Json> = ops.iter().map(historic_op_json).collect();
-            json!({"type": "operations", "ops": ops})
+            json!({"type": "operations", "ops": ops, "more": *more})
         }
         _ => json!({"type": "unsupported"}),
     }

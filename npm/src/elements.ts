@@ -161,6 +161,7 @@ export class RealTimeString extends RealTimeElement<string> {
 
   /** Inserts `text` at `index`. */
   insert(index: number, text: string): void {
+    if (typeof text !== 'string') throw new TandemError('invalid_argument', `a string's insert takes text, not ${typeof text}`);
     const model = this.model;
     model._writable();
     // Edits of one string compose in the model's write buffer and reach the engine as one
@@ -275,6 +276,8 @@ export class RealTimeArray extends RealTimeElement<JsonValue[]> implements Itera
 
   /** Moves the item at `from` so that it ends up at `to`. */
   move(from: number, to: number): void {
+    // A move to its own index moves nothing: nothing is sent, no event fires.
+    if (from === to && Number.isInteger(from) && from >= 0 && from < this.length) return;
     this.model._edit((e, m) => e.arrayMove(m, this._handle, from, to), this, { type: 'move', from, to });
   }
 

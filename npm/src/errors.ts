@@ -15,7 +15,8 @@ export type ClientErrorCode =
   | 'invalid_argument'
   | 'not_open'
   | 'auth_failed'
-  | 'no_websocket';
+  | 'no_websocket'
+  | 'too_large';
 
 /** A failure, with a stable `code` to branch on and a message for people. */
 export class TandemError extends Error {

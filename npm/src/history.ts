@@ -99,15 +99,34 @@ export class HistoricalModel {
     return this.playTo(this.#version - steps);
   }
 
-  /** The stored operations with `from < version <= to`: who changed what, and when. */
+  /**
+   * The stored operations with `from < version <= to`: who changed what, and when. All of them:
+   * it asks page after page (see `operationsPage`) until `to`.
+   */
   async operations(from = 0, to = this.maxVersion): Promise<HistoricOperation[]> {
-    const result = await this.session._request<{ ops: HistoricOperation[] }>({
+    const all: HistoricOperation[] = [];
+    for (let after = from; ; ) {
+      const page = await this.operationsPage(after, to);
+      all.push(...page.operations);
+      if (!page.hasMore) return all;
+      after = page.operations[page.operations.length - 1].version;
+    }
+  }
+
+  /**
+   * One page of the stored operations with `from < version <= to` (the relay returns at most
+   * 10,000 at a time). `hasMore` says the page stopped before `to`: ask again from the last
+   * operation's version.
+   */
+  async operationsPage(from = 0, to = this.maxVersion): Promise<{ operations: HistoricOperation[]; hasMore: boolean }> {
+    const result = await this.session._request<{ ops: HistoricOperation[]; more: boolean }>({
       type: 'get_operations',
       collection: this.collection,
       id: this.id,
       fromVersion: from,
       toVersion: to,
     });
-    return result.ops;
+    // A page that says there is more but holds nothing could never advance.
+    return { operations: result.ops, hasMore: result.more && result.ops.length > 0 };
   }
 }

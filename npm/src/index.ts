@@ -46,7 +46,7 @@ export type {
 export { PresenceService, PresenceSubscription } from './presence.js';
 export type { PresenceChange, PresenceEvents, UserPresence } from './presence.js';
 export { RealTimeModel } from './model.js';
-export type { Collaborator, ModelEvents } from './model.js';
+export type { Collaborator, ModelEvents, SyncState } from './model.js';
 export {
   RealTimeArray,
   RealTimeBoolean,

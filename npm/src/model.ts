@@ -28,7 +28,14 @@ import type { Engine } from './wasm.js';
 const utf8 = new TextEncoder();
 
 /** @internal The facts the engine's `modelFact` reports, by code (as in client-wasm/src/models.rs). */
-export const FACT = { version: 0, settled: 1, canUndo: 2, canRedo: 3, relayHandle: 4 } as const;
+export const FACT = { version: 0, settled: 1, canUndo: 2, canRedo: 3, relayHandle: 4, pending: 5 } as const;
+
+/**
+ * Where a model stands with the relay: `synced` (every local edit acknowledged, online),
+ * `pending` (online, edits on their way: see `pendingCount`), `offline` (edits are kept and
+ * cached, and go out on reconnect) or `error` (it was lost: see the `closed` event's error).
+ */
+export type SyncState = 'synced' | 'pending' | 'offline' | 'error';
 
 /** Another session with the model open. */
 export interface Collaborator {
@@ -54,6 +61,8 @@ export interface ModelEvents {
   offline: Record<string, never>;
   /** Every local edit so far has been acknowledged by the relay. */
   settled: Record<string, never>;
+  /** `syncState` or `pendingCount` changed. */
+  sync: { state: SyncState; pending: number };
   /** The model was closed: by `close()`, because it was deleted, or because it was lost. */
   closed: { reason: 'closed' | 'deleted' | 'lost'; error?: TandemError };
   /** The relay no longer had the history since the cached copy: the cache was replaced. */
@@ -115,6 +124,10 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   #closed = false;
   #online: boolean;
   #settledWaiters: (() => void)[] = [];
+  /** Why it was lost, when it was (`syncState` is then `error`). */
+  #lostError: TandemError | undefined;
+  /** What the last `sync` event said. */
+  #lastSync: { state: SyncState; pending: number } = { state: 'synced', pending: 0 };
   /**
    * String edits not yet handed to the engine, composed into runs (see `typing.ts`); handed over
    * before anything else reaches the engine.
@@ -169,6 +182,28 @@ export class RealTimeModel extends Emitter<ModelEvents> {
     return this.#closed;
   }
 
+  /** How many local edits the relay has not acknowledged yet (a batch or a typed run counts once). */
+  get pendingCount(): number {
+    return this.#closed ? 0 : this._call((e, m) => e.modelFact(m, FACT.pending));
+  }
+
+  /** Where the model stands with the relay (see `SyncState`); `sync` events tell each change. */
+  get syncState(): SyncState {
+    if (this.#closed) return this.#lostError ? 'error' : 'synced';
+    if (!this.#online) return 'offline';
+    return this.pendingCount === 0 ? 'synced' : 'pending';
+  }
+
+  /** Emits `sync` if the state or the count moved since the last time. */
+  #checkSync(): void {
+    if (!this.hasListeners('sync')) return;
+    const state = this.syncState;
+    const pending = this.pendingCount;
+    if (state === this.#lastSync.state && pending === this.#lastSync.pending) return;
+    this.#lastSync = { state, pending };
+    this.emit('sync', { state, pending });
+  }
+
   /** Resolves once every local edit made so far has been acknowledged by the relay. */
   settled(): Promise<void> {
     if (this.isSettled) return Promise.resolve();
@@ -199,7 +234,13 @@ export class RealTimeModel extends Emitter<ModelEvents> {
       this.#localEvents(this._call((e, m) => e.abortBatch(m)));
       throw error;
     }
-    this._call((e, m) => e.batch(m, false));
+    try {
+      this._call((e, m) => e.batch(m, false));
+    } catch (error) {
+      // Larger than the relay takes (`too_large`): taken back whole, nothing is sent.
+      this.#localEvents(this._call((e, m) => e.abortBatch(m)));
+      throw error;
+    }
     this._touched();
     return result;
   }
@@ -354,6 +395,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   _touched(): void {
     this.#wasSettled = false;
     this.session._touched(this);
+    this.#checkSync();
   }
 
   /** @internal A string edit was made (the hot path: no allocation unless someone listens). */
@@ -451,10 +493,12 @@ export class RealTimeModel extends Emitter<ModelEvents> {
     if (online === this.#online) return;
     this.#online = online;
     this.emit(online ? 'online' : 'offline', {});
+    this.#checkSync();
   }
 
   /** @internal After frames were handled: wake `settled()` waiters. */
   _checkSettled(): void {
+    this.#checkSync();
     if (this.#closed || (this.#settledWaiters.length === 0 && !this.hasListeners('settled'))) return;
     const settled = this._call((e, m) => e.modelFact(m, FACT.settled) === 1);
     const was = this.#wasSettled;
@@ -475,6 +519,7 @@ export class RealTimeModel extends Emitter<ModelEvents> {
   _closed(reason: 'closed' | 'deleted' | 'lost', error?: TandemError): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#lostError = reason === 'lost' ? (error ?? new TandemError('internal', 'the model was lost')) : undefined;
     this.#typing = undefined;
     const waiters = this.#settledWaiters;
     this.#settledWaiters = [];

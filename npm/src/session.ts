@@ -64,9 +64,12 @@ export interface ConnectOptions {
   storage?: ModelStorage | false;
   /** How long a request may take before it fails with `timeout`, in milliseconds (default 10 000). */
   requestTimeout?: number;
-  /** How often a heartbeat is sent (default 5 000 ms). */
+  /** How often a heartbeat is sent (default 1 000 ms). */
   heartbeatInterval?: number;
-  /** How long without hearing from the relay before the socket counts as dead (default 15 000 ms). */
+  /**
+   * How long without hearing from the relay before the socket counts as dead (default 2 500 ms:
+   * going offline shows within 3 s). Time this thread spent busy does not count.
+   */
   heartbeatTimeout?: number;
   /** Reconnection back-off, or `false` to stay disconnected when the connection drops. */
   reconnect?: ReconnectOptions | false;
@@ -113,6 +116,12 @@ export interface SessionEvents {
   reconnecting: { attempt: number; delay: number };
   disconnected: Record<string, never>;
   error: { error: TandemError };
+  /**
+   * A cached copy holds an edit this relay will never take (`too_large`: its limit is lower than
+   * when the edit was made). The model opened without it; the entry stays in the cache, never
+   * sent, for the application to show or export.
+   */
+  quarantined: { collection: string; id: string; error: TandemError };
 }
 
 interface PendingRequest {
@@ -132,6 +141,43 @@ const AUTH_CODES = new Set(['auth_failed', 'token_expired', 'unauthenticated']);
 
 function storageKey(collection: string, id: string): string {
   return JSON.stringify([collection, id]);
+}
+
+/**
+ * The cache entry of one replica: each replica (a tab, a process, a model opened again) writes
+ * its own entry, so that no tab ever overwrites another's unsent edits. `tag` is random per
+ * replica. (Entries of version 0.1 had no tag.)
+ */
+function replicaKey(collection: string, id: string, tag: string): string {
+  return JSON.stringify([collection, id, tag]);
+}
+
+/** Whether `key` is a cache entry of model `collection`/`id` (any replica's). */
+function isEntryOf(key: string, collection: string, id: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(key);
+    return Array.isArray(parsed) && parsed[0] === collection && parsed[1] === id;
+  } catch {
+    return false;
+  }
+}
+
+/** The Web Locks API where there is one (browsers): a live replica holds its entry's lock. */
+interface LockManagerLike {
+  request<T>(name: string, options: { ifAvailable?: boolean; signal?: AbortSignal }, callback: (lock: unknown) => T | Promise<T>): Promise<T>;
+  request<T>(name: string, callback: (lock: unknown) => T | Promise<T>): Promise<T>;
+}
+
+/** Tabs of one origin tell each other of the cache entries they hold (see `#watchEntry`). */
+const ENTRIES_CHANNEL = 'tandem-cache-entries';
+function lockManager(): LockManagerLike | undefined {
+  return (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+}
+
+function randomTag(): string {
+  const bytes = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 async function credential(value: Credential): Promise<string> {
@@ -182,6 +228,18 @@ export class Session extends Emitter<SessionEvents> {
   #lastHeard = 0;
   #nextPing = 1;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The relay's clock minus this machine's, learned from each welcome. */
+  #clockOffset = 0;
+  /** The entries of other live replicas this one waits to take over, with how to stop waiting. */
+  #watching = new Map<string, AbortController>();
+  /** The channel of `#entriesChannel`, once made. */
+  #channel: BroadcastChannel | undefined;
+  /** The reopen request in flight for each model (see `#reopen`). */
+  #reopening = new Map<RealTimeModel, Promise<TandemError | undefined>>();
+  /** Each open replica's cache entry key (see `replicaKey`), by local id. */
+  #cacheKeys = new Map<number, string>();
+  /** Releases each open replica's Web Lock on its entry, by local id. */
+  #lockReleases = new Map<number, () => void>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #pending = new Map<number, PendingRequest>();
   #nextRequest = 1;
@@ -206,8 +264,8 @@ export class Session extends Emitter<SessionEvents> {
     const reconnect = options.reconnect;
     this.#options = {
       requestTimeout: options.requestTimeout ?? 10_000,
-      heartbeatInterval: options.heartbeatInterval ?? 5_000,
-      heartbeatTimeout: options.heartbeatTimeout ?? 15_000,
+      heartbeatInterval: options.heartbeatInterval ?? 1_000,
+      heartbeatTimeout: options.heartbeatTimeout ?? 2_500,
       connectTimeout: options.connectTimeout ?? 10_000,
       persistDelay: options.persistDelay ?? 250,
       reconnect:
@@ -220,7 +278,14 @@ export class Session extends Emitter<SessionEvents> {
               jitter: reconnect?.jitter ?? 0.5,
             },
     };
-    this.#engine = new Engine(CLIENT_NAME);
+    // 64 random bits make this client's origins and offline element ids its own.
+    const seed = new BigUint64Array(1);
+    globalThis.crypto.getRandomValues(seed);
+    this.#engine = new Engine(CLIENT_NAME, seed[0]);
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
+      window.addEventListener('offline', this.#wentOffline);
+      window.addEventListener('online', this.#cameOnline);
+    }
     this.#setState('connecting', {});
     this.#openSocket();
   }
@@ -238,6 +303,15 @@ export class Session extends Emitter<SessionEvents> {
   /** This connection's session id, as others see it. */
   get sessionId(): string | undefined {
     return this.#sessionId;
+  }
+
+  /**
+   * The relay's clock now (milliseconds since the epoch), as last learned from it: the time to
+   * show or compare with the relay's timestamps, whatever this machine's clock says. This
+   * machine's clock until the first connection.
+   */
+  serverTime(): number {
+    return Date.now() + this.#clockOffset;
   }
 
   /** A token to resume as the same user later (`{ reconnectToken }` auth). */
@@ -274,7 +348,7 @@ export class Session extends Emitter<SessionEvents> {
   /** Deletes a model for everyone (sessions with it open get a `closed` event). */
   async remove(collection: string, id: string): Promise<void> {
     await this._request({ type: 'delete_model', collection, id });
-    await this.#storage?.delete(storageKey(collection, id));
+    await this.#deleteEntries(collection, id);
   }
 
   /** Lists a collection's models, a page at a time. */
@@ -298,11 +372,13 @@ export class Session extends Emitter<SessionEvents> {
 
   /** A read-only view of a model's history, showing its latest version first. */
   async history(collection: string, id: string): Promise<HistoricalModel> {
+    // The latest version by the relay's clock and count, never this machine's clock (which
+    // may be behind).
     const latest = await this._request<{ version: number }>({
       type: 'get_model_at_time',
       collection,
       id,
-      timeMs: Date.now() + 60_000,
+      timeMs: Number.MAX_SAFE_INTEGER,
     });
     const view = new HistoricalModel(this, collection, id, latest.version);
     return view.playTo(latest.version);
@@ -381,6 +457,10 @@ export class Session extends Emitter<SessionEvents> {
   async disconnect(): Promise<void> {
     if (this.#closedByUser) return;
     this.#closedByUser = true;
+    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function') {
+      window.removeEventListener('offline', this.#wentOffline);
+      window.removeEventListener('online', this.#cameOnline);
+    }
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#persistTimer);
     this.#persistTimer = undefined;
@@ -391,9 +471,24 @@ export class Session extends Emitter<SessionEvents> {
     this.#socketClosed(1000, 'disconnect');
     this.#opening.clear();
     for (const model of [...this.#models.values()]) {
+      this.#released(model._local);
       this.#models.delete(model._local);
       model._closed('closed');
     }
+    for (const stop of this.#watching.values()) stop.abort();
+    this.#channel?.close();
+  }
+
+  #emitQuarantined(collection: string, id: string, error: TandemError): void {
+    this.emit('quarantined', { collection, id, error });
+  }
+
+  /** Deletes every replica's cache entry of a model (it was deleted). */
+  async #deleteEntries(collection: string, id: string): Promise<void> {
+    const storage = this.#storage;
+    if (!storage) return;
+    const keys = (await storage.keys().catch(() => [] as string[])).filter((k) => isEntryOf(k, collection, id));
+    await Promise.all(keys.map((k) => storage.delete(k).catch(() => {})));
   }
 
   // --- the connection ------------------------------------------------------------------------
@@ -532,16 +627,44 @@ export class Session extends Emitter<SessionEvents> {
 
   #startHeartbeat(): void {
     clearInterval(this.#heartbeat);
+    const { heartbeatInterval, heartbeatTimeout } = this.#options;
+    // Checked four times a heartbeat (at most every 250 ms), pinged once a heartbeat.
+    const every = Math.min(250, heartbeatInterval);
+    let lastCheck = Date.now();
+    let lastPing = 0;
     this.#heartbeat = setInterval(() => {
       const ws = this.#ws;
       if (!ws) return;
-      if (Date.now() - this.#lastHeard > this.#options.heartbeatTimeout) {
-        this.#drop(ws, 4001, 'heartbeat timeout');
+      const now = Date.now();
+      // A check that comes late means this thread was busy (a big paste, a long merge): the
+      // relay's answers may be waiting unread, so silence proves nothing yet.
+      const busy = now - lastCheck > 4 * every;
+      lastCheck = now;
+      if (busy) {
+        this.#lastHeard = Math.max(this.#lastHeard, now - heartbeatInterval);
+      } else if (now - this.#lastHeard > heartbeatTimeout) {
+        this.#drop(ws, 4000, 'heartbeat timeout');
         return;
       }
-      ws.send(this.#engine.ping(this.#nextPing++));
-    }, this.#options.heartbeatInterval);
+      if (now - lastPing >= heartbeatInterval) {
+        lastPing = now;
+        ws.send(this.#engine.ping(this.#nextPing++));
+      }
+    }, every);
   }
+
+  /** The browser says the network went away: the socket is dead now, not in 3 s. */
+  #wentOffline = (): void => {
+    if (this.#ws) this.#drop(this.#ws, 4000, 'the browser went offline');
+  };
+
+  /** The browser says the network is back: try at once instead of after the back-off. */
+  #cameOnline = (): void => {
+    if (this.#state !== 'reconnecting' || this.#closedByUser || this.#fatal) return;
+    clearTimeout(this.#reconnectTimer);
+    this.#attempt = 0;
+    this.#openSocket();
+  };
 
   #receive(frame: Uint8Array): void {
     let events: RelayEvent[];
@@ -555,6 +678,9 @@ export class Session extends Emitter<SessionEvents> {
     }
     for (const event of events) this.#handle(event);
     for (const model of this.#models.values()) model._checkSettled();
+    // An acknowledgement may release edits held back behind it (a restored replica sends its
+    // cached edits first, its new ones after them): flush soon.
+    this.#scheduleFlush();
   }
 
   #handle(event: RelayEvent): void {
@@ -613,7 +739,7 @@ export class Session extends Emitter<SessionEvents> {
         break;
       case 'model_deleted':
         if (model) {
-          void this.#storage?.delete(storageKey(model.collection, model.id));
+          void this.#deleteEntries(model.collection, model.id);
           this.#lost(model, 'deleted');
         }
         break;
@@ -645,6 +771,8 @@ export class Session extends Emitter<SessionEvents> {
 
   #welcomed(event: RelayEvent): void {
     this.#user = event.user as UserInfo;
+    // Half the round trip is unknown; the welcome is sent as the session opens, so it is small.
+    this.#clockOffset = (event.serverTime as number) - Date.now();
     this.#sessionId = event.sessionId as string;
     this.#reconnectToken = event.reconnectToken as string;
     const resumed = this.#everConnected;
@@ -655,11 +783,10 @@ export class Session extends Emitter<SessionEvents> {
     const waiters = this.#connectedWaiters;
     this.#connectedWaiters = [];
     waiters.forEach((w) => w.resolve());
-    // A session that could not be resumed submits under a new origin: the engine has just
-    // adopted it for every open model. Write the cache entries (which record the origins)
-    // before reopening, since reopening re-sends the unacknowledged edits under the new origin:
-    // a copy restored later must recognise them as its own, or it would send them again.
-    // (Models restored from the cache meanwhile are reopened by `#open`.)
+    // Every edit keeps its (origin, sequence) identity across reconnects, so the relay keeps one
+    // copy of each whoever re-sends it. The cache entries are written first all the same, so
+    // that a crash during the reopen finds them current. (Models restored from the cache
+    // meanwhile are reopened by `#open`.)
     if (resumed) {
       void this.presence._resume();
       void this.activities._resume();
@@ -677,22 +804,32 @@ export class Session extends Emitter<SessionEvents> {
   /** Brings a model that was offline (or restored from the cache) up to date. */
   /** Resolves with the relay's refusal if it refused (the model is then closed as lost). */
   #reopen(model: RealTimeModel): Promise<TandemError | undefined> {
-    return this.#send<{ online: boolean }>({ type: 'reopen', local: model._local }, this.#options.requestTimeout).then(
-      (result) => {
-        if (result.online) model._setOnline(true);
-        this.#flushNow();
-        return undefined;
-      },
-      (error: TandemError) => {
-        // A dropped connection or a slow relay: the next connection reopens it.
-        if (error.code === 'disconnected' || error.code === 'timeout') return undefined;
-        this.#lost(model, 'lost', error);
-        return error;
-      },
-    );
+    // One reopen per model at a time: a model restored from the cache while the session was
+    // being welcomed is reopened by both `#open` and `#welcomed`, and a second reopen would
+    // reset the replica while the first one's answer is on its way.
+    const running = this.#reopening.get(model);
+    if (running) return running;
+    const reopen = this.#send<{ online: boolean }>({ type: 'reopen', local: model._local }, this.#options.requestTimeout)
+      .then(
+        (result) => {
+          if (result.online) model._setOnline(true);
+          this.#flushNow();
+          return undefined;
+        },
+        (error: TandemError) => {
+          // A dropped connection or a slow relay: the next connection reopens it.
+          if (error.code === 'disconnected' || error.code === 'timeout') return undefined;
+          this.#lost(model, 'lost', error);
+          return error;
+        },
+      )
+      .finally(() => this.#reopening.delete(model));
+    this.#reopening.set(model, reopen);
+    return reopen;
   }
 
   #lost(model: RealTimeModel, reason: 'deleted' | 'lost', error?: TandemError): void {
+    this.#released(model._local);
     this.#engine.forget(model._local);
     this.#models.delete(model._local);
     this.#opening.delete(storageKey(model.collection, model.id));
@@ -728,9 +865,9 @@ export class Session extends Emitter<SessionEvents> {
     if (!ws || this.#state !== 'connected') return Promise.reject(new TandemError('disconnected', 'not connected to the relay'));
     this.#flushNow();
     const id = this.#nextRequest++;
-    let frame: Uint8Array;
+    let frames: Uint8Array;
     try {
-      frame = this.#engine.request(id, encodeValue(request));
+      frames = this.#engine.request(id, encodeValue(request));
     } catch (error) {
       return Promise.reject(this._engineFailure(error));
     }
@@ -740,8 +877,64 @@ export class Session extends Emitter<SessionEvents> {
         reject(new TandemError('timeout', `the relay did not answer within ${timeout} ms`));
       }, timeout);
       this.#pending.set(id, { resolve: resolve as (r: never) => void, reject, timer });
-      ws.send(frame);
+      sendFrames(ws, frames);
     });
+  }
+
+  /**
+   * The cache entries of a model that no live replica holds (its tab closed or crashed, or its
+   * process ended), and those a live one holds. Without Web Locks (Node) every entry counts as
+   * an orphan: re-sending another live session's edits is harmless, since the relay keeps one
+   * copy of each edit whoever sends it.
+   */
+  async #entries(collection: string, id: string): Promise<{ orphans: string[]; held: string[] }> {
+    const storage = this.#storage;
+    if (!storage) return { orphans: [], held: [] };
+    const keys = (await storage.keys().catch(() => [] as string[])).filter((k) => isEntryOf(k, collection, id));
+    const locks = lockManager();
+    const orphans: string[] = [];
+    const held: string[] = [];
+    for (const key of keys) {
+      const free = locks ? await locks.request(`tandem:${key}`, { ifAvailable: true }, (lock) => lock !== null) : true;
+      (free ? orphans : held).push(key);
+    }
+    return { orphans, held };
+  }
+
+  /**
+   * Re-sends the unsent edits of an orphaned cache entry through a replica restored from it
+   * for the purpose, then deletes the entry. False if that could not finish (offline, say):
+   * the entry stays for a later open.
+   */
+  async #resendOrphan(key: string, storage = this.#storage): Promise<boolean> {
+    const entry = await storage?.get(key).catch(() => undefined);
+    if (!storage || !entry) return true;
+    let local: number;
+    try {
+      local = this.#engine.restore(entry);
+    } catch (error) {
+      const failure = toTandemError(error);
+      if (failure.code !== 'too_large') await storage.delete(key).catch(() => {});
+      return true;
+    }
+    const timeout = this.#options.requestTimeout;
+    try {
+      await this.#send({ type: 'reopen', local }, timeout);
+      this.#flushNow();
+      const deadline = Date.now() + timeout;
+      while (this.#engine.modelFact(local, FACT.settled) !== 1) {
+        if (Date.now() > deadline || this.#state !== 'connected') return false;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const handle = this.#engine.modelFact(local, FACT.relayHandle);
+      if (handle >= 0) await this.#send({ type: 'close_model', model: handle }, timeout).catch(() => {});
+      await storage.delete(key);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.#engine.forget(local);
+    }
   }
 
   #open(collection: string, id: string, request: Record<string, unknown>): Promise<RealTimeModel> {
@@ -749,26 +942,38 @@ export class Session extends Emitter<SessionEvents> {
     const existing = this.#opening.get(key);
     if (existing) return existing;
     const opening = (async () => {
-      const cached = await this.#storage?.get(key).catch(() => undefined);
+      // Other replicas' entries: orphans but one are re-sent first (one replica of a model per
+      // session at a time); the last orphan, or else a live replica's entry, gives the data.
+      const { orphans, held } = await this.#entries(collection, id);
+      while (orphans.length > 1 && this.#state === 'connected') {
+        if (!(await this.#resendOrphan(orphans[0]))) break;
+        orphans.shift();
+      }
+      const base = orphans.length > 0 ? orphans[orphans.length - 1] : held[held.length - 1];
+      const cached = base === undefined ? undefined : await this.#storage?.get(base).catch(() => undefined);
       if (cached) {
         let local: number | undefined;
         try {
           local = this.#engine.restore(cached);
-        } catch {
-          await this.#storage?.delete(key);
+        } catch (error) {
+          // An entry that cannot be read goes; one with an edit too large for this relay is
+          // kept (quarantined: reported, never sent) and the model opens without it.
+          const failure = toTandemError(error);
+          if (failure.code === 'too_large') this.#emitQuarantined(collection, id, failure);
+          else if (orphans.includes(base!)) await this.#storage?.delete(base!);
         }
         if (local !== undefined) {
-          const model = this.#adopt(local, false);
+          const model = this.#adopt(local, false, held);
+          // Its own entry, then the orphan it took over goes (a live replica's stays).
+          this.#dirty.add(model);
+          await this.#persistNow();
+          if (orphans.includes(base!)) await this.#storage?.delete(base!).catch(() => {});
           if (this.#state === 'connected') {
-            // Reopening re-sends the cached edits under this session's origin: record it in
-            // the cache first (see `#welcomed`).
-            this.#dirty.add(model);
-            await this.#persistNow();
             const refused = await this.#reopen(model);
             if (refused) {
               // Deleted, or no longer readable: create it again if asked to, else fail.
               if (request.type === 'open_or_create_model' && refused.code === 'model_not_found') {
-                return this.#openFresh(request);
+                return this.#openFresh(request, held);
               }
               throw refused;
             }
@@ -776,25 +981,123 @@ export class Session extends Emitter<SessionEvents> {
           return model;
         }
       }
-      return this.#openFresh(request);
+      return this.#openFresh(request, held);
     })();
     this.#opening.set(key, opening);
     opening.catch(() => this.#opening.delete(key));
     return opening;
   }
 
-  async #openFresh(request: Record<string, unknown>): Promise<RealTimeModel> {
+  async #openFresh(request: Record<string, unknown>, held: string[] = []): Promise<RealTimeModel> {
     const result = await this._request<{ local: number; online: boolean }>(request);
-    const model = this.#adopt(result.local, result.online);
+    const model = this.#adopt(result.local, result.online, held);
     this.#dirty.add(model);
     this.#persistSoon();
     return model;
   }
 
-  #adopt(local: number, online: boolean): RealTimeModel {
+  #adopt(local: number, online: boolean, others: string[] = []): RealTimeModel {
     const model = new RealTimeModel(this, this.#engine, local, online);
     this.#models.set(local, model);
+    const key = replicaKey(model.collection, model.id, randomTag());
+    this.#cacheKeys.set(local, key);
+    // Held while the replica lives (the browser releases it if the tab crashes): its entry is
+    // then nobody's orphan.
+    const locks = lockManager();
+    if (locks && this.#storage) {
+      void locks.request(`tandem:${key}`, () => {
+        // Told only once the lock is held, so that another tab's wait for it queues behind.
+        this.#entriesChannel()?.postMessage({ key, collection: model.collection, id: model.id });
+        return new Promise<void>((release) => this.#lockReleases.set(local, release));
+      });
+      // The other live replicas of the model: when one goes, this one sends what it left.
+      for (const other of others) this.#watchEntry(model, other);
+    }
     return model;
+  }
+
+  /** The channel on which tabs announce the entries they hold, created on first use. */
+  #entriesChannel(): BroadcastChannel | undefined {
+    if (this.#channel === undefined && typeof BroadcastChannel === 'function') {
+      this.#channel = new BroadcastChannel(ENTRIES_CHANNEL);
+      this.#channel.onmessage = (event: MessageEvent) => {
+        const { key, collection, id } = (event.data ?? {}) as { key?: string; collection?: string; id?: string };
+        if (typeof key !== 'string') return;
+        for (const model of this.#models.values()) {
+          if (model.collection === collection && model.id === id) this.#watchEntry(model, key);
+        }
+      };
+    }
+    return this.#channel;
+  }
+
+  /**
+   * Waits, with a queued Web Lock, for the replica holding entry `key` to go (its tab closed or
+   * crashed); then, while `model` is still open here, sends the edits it left unsent and drops
+   * the entry. Every tab of the model waits like this, and the lock lets one of them at a time
+   * in; the relay keeps one copy of each edit whoever sends it.
+   */
+  #watchEntry(model: RealTimeModel, key: string): void {
+    const locks = lockManager();
+    if (!locks || this.#watching.has(key) || this.#cacheKeys.get(model._local) === key) return;
+    const stop = new AbortController();
+    this.#watching.set(key, stop);
+    void locks
+      .request(`tandem:${key}`, { signal: stop.signal }, async () => {
+        if (model.isClosed) return;
+        await this.#handOver(key);
+      })
+      .catch(() => {})
+      .finally(() => this.#watching.delete(key));
+  }
+
+  /** Sends an orphaned entry's unsent edits through a second session of this user (one replica
+   * of a model per session), then deletes the entry; an entry with nothing unsent just goes. */
+  async #handOver(key: string): Promise<void> {
+    const storage = this.#storage;
+    const entry = await storage?.get(key).catch(() => undefined);
+    if (!storage || !entry) return;
+    let pending = 0;
+    try {
+      const local = this.#engine.restore(entry);
+      pending = this.#engine.modelFact(local, FACT.pending);
+      this.#engine.forget(local);
+    } catch (error) {
+      if (toTandemError(error).code !== 'too_large') await storage.delete(key).catch(() => {});
+      return;
+    }
+    if (pending === 0) {
+      await storage.delete(key).catch(() => {});
+      return;
+    }
+    await this.connected().catch(() => {});
+    const token = this.#reconnectToken;
+    if (!token || this.#closedByUser) return;
+    const helper = new Session(this.url, { reconnectToken: token }, this.#WebSocket, {
+      storage: false,
+      requestTimeout: this.#options.requestTimeout,
+      reconnect: false,
+    });
+    try {
+      await helper.connected();
+      await helper._resendEntry(storage, key);
+    } catch {
+      // Left for the next open of the model, or the next tab that sees it go.
+    } finally {
+      await helper.disconnect().catch(() => {});
+    }
+  }
+
+  /** @internal For `#handOver`: re-sends an entry of `storage` through this session. */
+  async _resendEntry(storage: ModelStorage, key: string): Promise<void> {
+    if (!(await this.#resendOrphan(key, storage))) throw new TandemError('timeout', 'the edits were not all acknowledged');
+  }
+
+  /** The replica is gone from this session: its entry's lock goes (the entry stays). */
+  #released(local: number): void {
+    this.#cacheKeys.delete(local);
+    this.#lockReleases.get(local)?.();
+    this.#lockReleases.delete(local);
   }
 
   /** @internal Closes a model for this session. */
@@ -806,6 +1109,7 @@ export class Session extends Emitter<SessionEvents> {
     if (handle >= 0 && this.#state === 'connected') {
       await this.#send({ type: 'close_model', model: handle }, this.#options.requestTimeout).catch(() => {});
     }
+    this.#released(model._local);
     this.#engine.forget(model._local);
     this.#models.delete(model._local);
     this.#opening.delete(storageKey(model.collection, model.id));
@@ -815,6 +1119,10 @@ export class Session extends Emitter<SessionEvents> {
   /** @internal A model changed locally: send with the next frame, cache soon. */
   _touched(model: RealTimeModel): void {
     this.#dirty.add(model);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setTimeout(() => this.#flushNow(), 0);
@@ -838,13 +1146,7 @@ export class Session extends Emitter<SessionEvents> {
         this._engineFailure(error);
         return;
       }
-      // One frame after another, each after its length (4 bytes, little-endian).
-      const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
-      for (let at = 0; at < frames.length; ) {
-        const length = view.getUint32(at, true);
-        ws.send(frames.subarray(at + 4, at + 4 + length));
-        at += 4 + length;
-      }
+      sendFrames(ws, frames);
     }
     if (this.#dirty.size > 0) this.#persistSoon();
   }
@@ -880,7 +1182,8 @@ export class Session extends Emitter<SessionEvents> {
       } catch {
         continue;
       }
-      writes.push(storage.set(storageKey(model.collection, model.id), entry));
+      const key = this.#cacheKeys.get(model._local);
+      if (key !== undefined) writes.push(storage.set(key, entry));
     }
     await Promise.all(writes);
   }
@@ -896,6 +1199,16 @@ export class Session extends Emitter<SessionEvents> {
       return failure;
     }
     return toTandemError(error);
+  }
+}
+
+/** Sends frames as the engine returns them: one after another, each after its length (4 bytes, little-endian). */
+function sendFrames(ws: WebSocketLike, frames: Uint8Array): void {
+  const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+  for (let at = 0; at < frames.length; ) {
+    const length = view.getUint32(at, true);
+    ws.send(frames.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
   }
 }
 

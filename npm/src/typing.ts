@@ -57,7 +57,9 @@ export class TextBuffer<E> {
   /** Adds an insert of `text` at `index`; returns whether it could be taken here (otherwise
    * nothing changed). */
   insert(index: number, text: string): boolean {
-    if (typeof text !== 'string' || text.length === 0 || !isIndex(index) || index > this.length || hasSurrogates(text)) {
+    // A paste longer than a run goes to the engine directly, which checks it against the
+    // relay's message limit before it applies.
+    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_RUN || !isIndex(index) || index > this.length || hasSurrogates(text)) {
       return false;
     }
     const at = index - this.index;
