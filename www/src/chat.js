@@ -35,19 +35,49 @@ export async function startChat(session, docId) {
   };
   for (const event of (await chat.history({ limit: 50, types: ['message'] })).reverse()) await show(event);
   chat.on('message', (event) => void show(event));
-  document.getElementById('chat-form').addEventListener('submit', async (event) => {
+  // Messages not sent yet (offline): shown as such, sent in order once the relay is back.
+  const outbox = [];
+  let sending = false;
+  const sendQueued = async () => {
+    if (sending) return;
+    sending = true;
+    try {
+      while (outbox.length > 0 && session.state === 'connected') {
+        const { text, item } = outbox[0];
+        try {
+          await chat.send(text);
+        } catch (error) {
+          if (error.code === 'disconnected' || error.code === 'timeout') break;
+          item.title = error.message;
+          item.dataset.failed = 'true';
+        }
+        outbox.shift();
+        item.remove(); // the relay's echo shows it for real
+      }
+    } finally {
+      sending = false;
+    }
+  };
+  session.on('state', (e) => e.state === 'connected' && void sendQueued());
+  document.getElementById('chat-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const input = document.getElementById('chat-text');
     const text = input.value.trim();
     if (!text) return;
     input.value = '';
-    try {
-      await chat.send(text);
-    } catch (error) {
-      // Offline or refused: give the text back to send again.
-      input.value = text;
-      input.title = error.message;
-    }
+    const item = document.createElement('li');
+    item.className = 'unsent';
+    const who = document.createElement('strong');
+    who.textContent = 'you';
+    const body = document.createElement('span');
+    body.textContent = text;
+    const note = document.createElement('em');
+    note.textContent = ' (not sent yet)';
+    item.append(who, body, note);
+    list.append(item);
+    list.scrollTop = list.scrollHeight;
+    outbox.push({ text, item });
+    void sendQueued();
   });
   return chat;
 }

@@ -1,7 +1,8 @@
 // The demo: one shared document per `?doc=NAME`, opened by an anonymous session under a name
 // asked for once and remembered on this device. Works offline (edits are cached in IndexedDB
-// and sent on reconnect).
-import { connect } from 'tandem-client';
+// and sent on reconnect), reloads offline (a service worker keeps the app, `public/sw.js`) and
+// starts while the relay is down (it keeps trying, and opens documents from the cache).
+import { createSession } from 'tandem-client';
 
 import { startChat } from './chat.js';
 import { startEditor } from './editor.js';
@@ -33,14 +34,55 @@ function askName() {
   });
 }
 
+/** The badge: the connection, and the document's edits not yet on the relay. */
 function showStatus(session) {
   const status = document.getElementById('status');
-  const show = (state) => {
+  let model;
+  const show = () => {
+    const state = session.state;
     status.dataset.state = state;
-    status.textContent = { connected: 'online', interrupted: 'offline', reconnecting: 'offline — reconnecting' }[state] ?? state;
+    let text = { connected: 'online', interrupted: 'offline', reconnecting: 'offline — reconnecting', connecting: 'connecting' }[state] ?? state;
+    const pending = model?.pendingCount ?? 0;
+    if (model?.syncState === 'error') text += ' · document lost (reload)';
+    else if (pending > 0) text += ` · ${pending} ${state === 'connected' ? 'sending' : 'unsent'}`;
+    else if (model && state === 'connected') text += ' · saved';
+    status.textContent = text;
   };
-  show(session.state);
-  session.on('state', (e) => show(e.state));
+  show();
+  session.on('state', show);
+  return {
+    follow(m) {
+      model = m;
+      m.on('sync', show);
+      m.on('closed', show);
+      show();
+    },
+  };
+}
+
+/** Keeps the app for offline reloads: the worker caches what this page loaded, and more. */
+async function keepForOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    const registration = await navigator.serviceWorker.register('/sw.js');
+    const worker = registration.active ?? (await navigator.serviceWorker.ready).active;
+    const loaded = performance.getEntriesByType('resource').map((e) => e.name);
+    worker?.postMessage({ cache: [location.origin + '/', ...loaded] });
+  } catch (error) {
+    console.warn('no offline reloads:', error);
+  }
+}
+
+/** Opens the document, from the cache when offline; without a cached copy, waits for the relay. */
+async function openDocument(session) {
+  for (;;) {
+    try {
+      return await session.openOrCreate('demo', docId, { text: '', tasks: [] });
+    } catch (error) {
+      if (error.code !== 'timeout' && error.code !== 'disconnected') throw error;
+      // Not cached here and the relay is unreachable: keep trying (the status says offline).
+    }
+  }
 }
 
 function tabs() {
@@ -57,10 +99,13 @@ function tabs() {
 async function main() {
   const name = await askName();
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-  const session = await connect(url, { anonymous: name });
+  // Not `connect`: that fails when the relay is down, and the demo must start anyway.
+  const session = await createSession(url, { anonymous: name });
   window.tandemSession = session;
-  showStatus(session);
-  const model = await session.openOrCreate('demo', docId, { text: '', tasks: [] });
+  const badge = showStatus(session);
+  void keepForOffline();
+  const model = await openDocument(session);
+  badge.follow(model);
   window.tandemModel = model;
   document.getElementById('app').hidden = false;
   tabs();
@@ -68,12 +113,29 @@ async function main() {
   let hash = 0;
   for (const c of session.sessionId ?? name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
   const colour = `hsl(${Math.round((hash * 137.508) % 360)} 65% 45%)`;
-  const people = await startPeople(session, docId, name, colour);
-  startEditor(model, people);
+  // People and chat need the relay; the document does not: it starts at once (offline from the
+  // cache) and they join when the relay is reachable.
+  let people;
+  const peopleView = { typing: () => people?.typing(), colourOf: (id) => people?.colourOf(id) ?? colour };
+  startEditor(model, peopleView);
   startHistory(session, model, docId);
   startTasks(model);
-  await startChat(session, docId);
   document.body.dataset.ready = 'true';
+  people = await untilOnline(() => startPeople(session, docId, name, colour));
+  await untilOnline(() => startChat(session, docId));
+  document.body.dataset.live = 'true';
+}
+
+/** Runs `start` until it succeeds, waiting for the connection between tries. */
+async function untilOnline(start) {
+  for (;;) {
+    try {
+      return await start();
+    } catch (error) {
+      if (error.code !== 'timeout' && error.code !== 'disconnected') throw error;
+      await window.tandemSession.connected().catch(() => {});
+    }
+  }
 }
 
 main().catch((error) => {
