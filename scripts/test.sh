@@ -20,7 +20,8 @@ scripts/run.sh --help >/dev/null
 step "tests"
 log=$(mktemp)
 nodelog=$(mktemp)
-trap 'rm -f "$log" "$nodelog"' EXIT
+systemlog=$(mktemp)
+trap 'rm -f "$log" "$nodelog" "$systemlog"' EXIT
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -32,12 +33,16 @@ cargo build -p tandem-relay --bin tandem-relay
 (cd npm && node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$nodelog" test/*.test.mjs)
 node_status=$?
+step "whole-system tests (tests/: real relays, the built package, Chromium tabs; every edit exactly once)"
+node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$systemlog" tests/*.test.mjs
+system_status=$?
 set -e
 sum() { grep '^test result:' "$log" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
-node_sum() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$nodelog" | awk '{ n += $1 } END { print n + 0 }'; }
+node_sum() { sed -n "s/^# $1 \([0-9]*\)$/\1/p" "$nodelog" "$systemlog" | awk '{ n += $1 } END { print n + 0 }'; }
 passed=$(( $(sum passed) + $(node_sum pass) ))
 failed=$(( $(sum failed) + $(node_sum fail) + $(node_sum cancelled) ))
 skipped=$(( $(sum ignored) + $(node_sum skipped) + $(node_sum todo) ))
 echo
 echo "tests: $passed passed, $failed failed, $skipped skipped"
-[ "$status" -eq 0 ] && [ "$node_status" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$node_status" -eq 0 ] && [ "$system_status" -eq 0 ]
