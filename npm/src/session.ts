@@ -943,13 +943,14 @@ export class Session extends Emitter<SessionEvents> {
     if (existing) return existing;
     const opening = (async () => {
       // Other replicas' entries: orphans but one are re-sent first (one replica of a model per
-      // session at a time); the last orphan, or else a live replica's entry, gives the data.
+      // session at a time), and the last one becomes this replica. A live replica's entry is
+      // never restored: its unsent edits are its own to send (its tab may be another user's).
       const { orphans, held } = await this.#entries(collection, id);
       while (orphans.length > 1 && this.#state === 'connected') {
         if (!(await this.#resendOrphan(orphans[0]))) break;
         orphans.shift();
       }
-      const base = orphans.length > 0 ? orphans[orphans.length - 1] : held[held.length - 1];
+      const base = orphans[orphans.length - 1];
       const cached = base === undefined ? undefined : await this.#storage?.get(base).catch(() => undefined);
       if (cached) {
         let local: number | undefined;
@@ -960,14 +961,14 @@ export class Session extends Emitter<SessionEvents> {
           // kept (quarantined: reported, never sent) and the model opens without it.
           const failure = toTandemError(error);
           if (failure.code === 'too_large') this.#emitQuarantined(collection, id, failure);
-          else if (orphans.includes(base!)) await this.#storage?.delete(base!);
+          else await this.#storage?.delete(base!);
         }
         if (local !== undefined) {
           const model = this.#adopt(local, false, held);
-          // Its own entry, then the orphan it took over goes (a live replica's stays).
+          // Its own entry, then the orphan it took over goes.
           this.#dirty.add(model);
           await this.#persistNow();
-          if (orphans.includes(base!)) await this.#storage?.delete(base!).catch(() => {});
+          await this.#storage?.delete(base!).catch(() => {});
           if (this.#state === 'connected') {
             const refused = await this.#reopen(model);
             if (refused) {
