@@ -995,3 +995,69 @@ async fn close_codes_are_reliable_across_many_refusals() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_pieces_applies_whole_up_to_the_message_limit_and_closes_past_it() {
+    use tandem_core::protocol::{encode_client, pieces};
+    bounded(LIMIT, async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = common::config(dir.path());
+        config.max_frame_bytes = 4096;
+        config.max_message_bytes = 64 << 10;
+        let relay = common::start(config).await;
+        let mut client = Raw::anonymous(&relay.url, "pieces").await;
+        let opened = client
+            .open_or_create("docs", "pieced", json!({"text": ""}))
+            .await
+            .expect("open");
+        let text = prop(data(&opened), "text");
+        let submit = |seq: u64, len: usize| {
+            encode_client(&ClientMessage::SubmitOp {
+                model: opened.model,
+                origin: 0,
+                seq,
+                context_version: seq - 1,
+                op: Op::StringInsert {
+                    id: text,
+                    index: 0,
+                    text: "p".repeat(len),
+                },
+            })
+        };
+        // Just under the message limit, in 4 KiB pieces: applied whole.
+        let frames = pieces::split(submit(1, 60 << 10), 4096);
+        assert!(frames.len() > 10);
+        for frame in frames {
+            client.feed(frame).await;
+        }
+        client.flush().await;
+        let read = |m: &tandem_core::protocol::RelayMessage| match m {
+            tandem_core::protocol::RelayMessage::RemoteOps { ops, .. } => {
+                ops.first().map(|op| op.version)
+            }
+            _ => None,
+        };
+        assert_eq!(client.until("the pieced edit", read).await, 1);
+
+        // Past it: the relay stops reading as soon as the pieces add up to more, and closes.
+        for frame in pieces::split(submit(2, 80 << 10), 4096) {
+            client.feed(frame).await;
+        }
+        client.flush().await;
+        let (code, errors) = client.closed().await;
+        assert_eq!(code, Some(close::TOO_BIG), "errors: {errors:?}");
+        assert!(errors.contains(&ErrorCode::FrameTooLarge), "{errors:?}");
+
+        // A malformed piece (an unknown flag) closes too; the relay serves on.
+        let mut other = Raw::anonymous(&relay.url, "malformed").await;
+        other.feed(vec![pieces::PIECE_FORMAT, 7, 1, 2, 3]).await;
+        other.flush().await;
+        let (code, errors) = other.closed().await;
+        assert_eq!(code, Some(close::TOO_BIG), "errors: {errors:?}");
+        assert!(errors.contains(&ErrorCode::MalformedMessage), "{errors:?}");
+        let mut after = Raw::anonymous(&relay.url, "after").await;
+        let again = after.open("docs", "pieced").await.expect("still serves");
+        assert_eq!(again.version, 1);
+    })
+    .await;
+}
