@@ -165,3 +165,24 @@ test('an unsent edit the relay can no longer take never loops: its model is lost
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('a batch of 12,000 pushes concurrent with another push: the relay and both clients live on', async () => {
+  const a = await open('Ada');
+  const b = await open('Bob');
+  const ma = await a.openOrCreate('large', 'crossing', { items: [] });
+  const mb = await b.open('large', 'crossing');
+  // Both made before either reaches the relay: one is transformed against the other.
+  ma.batch(() => {
+    for (let i = 0; i < 12_000; i++) ma.elementAt('items').push(i);
+  });
+  mb.elementAt('items').push('bob');
+  a.flush();
+  b.flush();
+  await settled(ma, 'the batch');
+  await settled(mb, 'the push');
+  await waitFor(() => ma.elementAt('items').length === 12_001 && mb.elementAt('items').length === 12_001, 30_000, 'both have everything');
+  assert.deepEqual(ma.elementAt('items').value(), mb.elementAt('items').value());
+  // The relay is still there for everyone.
+  const c = await open('Cy');
+  assert.equal((await c.open('large', 'crossing')).elementAt('items').length, 12_001);
+});

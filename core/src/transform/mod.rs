@@ -12,6 +12,8 @@ mod object;
 mod scalar;
 mod string;
 
+use std::collections::VecDeque;
+
 use crate::op::Op;
 
 /// Transforms `a` against `b`, where both were made on the same state and `b` was sequenced
@@ -68,27 +70,77 @@ pub fn transform_mut(a: &mut Op, b: &mut Op) {
 }
 
 /// Transforms two sequences of primitive operations (each applied in order), `b` first.
+///
+/// Defined recursively — the head of the longer side against the other, then the rest against
+/// what that left — and evaluated here with an explicit stack on the heap, so that a batch of
+/// any length (100,000 pushes) costs no call depth, and with deques, so that taking a head and
+/// putting results back together costs nothing per element (the recursive form overflowed the
+/// stack at about 10,000 members and copied the rest at every step).
 pub fn transform_lists(a: Vec<Op>, b: Vec<Op>) -> (Vec<Op>, Vec<Op>) {
-    if a.is_empty() || b.is_empty() {
-        return (a, b);
-    }
-    if a.len() == 1 && b.len() == 1 {
-        return transform_primitives(&a[0], &b[0]);
-    }
-    if a.len() > 1 {
-        let mut a = a;
-        let rest = a.split_off(1);
-        let (mut a_head, b_mid) = transform_lists(a, b);
-        let (a_rest, b_out) = transform_lists(rest, b_mid);
-        a_head.extend(a_rest);
-        (a_head, b_out)
-    } else {
-        let mut b = b;
-        let rest = b.split_off(1);
-        let (a_mid, mut b_head) = transform_lists(a, b);
-        let (a_out, b_rest) = transform_lists(a_mid, rest);
-        b_head.extend(b_rest);
-        (a_out, b_head)
+    let (a, b) = transform_deques(a.into(), b.into());
+    (a.into(), b.into())
+}
+
+/// What remains to do once an inner transformation returns (see [`transform_deques`]).
+enum Then {
+    /// The head of `a` went through `b`: transform the rest of `a` against what came out.
+    RestOfA(VecDeque<Op>),
+    /// The rest of `a` is done: put the head's result in front of it.
+    JoinA(Vec<Op>),
+    /// `a` (one primitive) went through the head of `b`: now through the rest of `b`.
+    RestOfB(VecDeque<Op>),
+    /// The rest of `b` is done: put the head's result in front of it.
+    JoinB(Vec<Op>),
+}
+
+/// [`transform_lists`] on deques, as a loop over an explicit stack of [`Then`]s.
+fn transform_deques(a: VecDeque<Op>, b: VecDeque<Op>) -> (VecDeque<Op>, VecDeque<Op>) {
+    let mut stack: Vec<Then> = Vec::new();
+    let mut call = (a, b);
+    loop {
+        let (mut a, mut b) = call;
+        let (mut ra, mut rb) = if a.is_empty() || b.is_empty() {
+            (a, b)
+        } else if a.len() == 1 && b.len() == 1 {
+            let (x, y) = transform_primitives(&a[0], &b[0]);
+            (x.into(), y.into())
+        } else if a.len() > 1 {
+            let head = a.pop_front().into_iter().collect();
+            stack.push(Then::RestOfA(a));
+            call = (head, b);
+            continue;
+        } else {
+            let head = b.pop_front().into_iter().collect();
+            stack.push(Then::RestOfB(b));
+            call = (a, head);
+            continue;
+        };
+        // Return (ra, rb) to whatever waits for it.
+        loop {
+            match stack.pop() {
+                None => return (ra, rb),
+                Some(Then::RestOfA(rest)) => {
+                    stack.push(Then::JoinA(ra.into()));
+                    call = (rest, rb);
+                    break;
+                }
+                Some(Then::RestOfB(rest)) => {
+                    stack.push(Then::JoinB(rb.into()));
+                    call = (ra, rest);
+                    break;
+                }
+                Some(Then::JoinA(head)) => {
+                    for op in head.into_iter().rev() {
+                        ra.push_front(op);
+                    }
+                }
+                Some(Then::JoinB(head)) => {
+                    for op in head.into_iter().rev() {
+                        rb.push_front(op);
+                    }
+                }
+            }
+        }
     }
 }
 

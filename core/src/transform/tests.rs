@@ -735,3 +735,37 @@ fn transform_never_panics_on_arbitrary_operations() {
         let _ = transform(&a, &b);
     }
 }
+
+#[test]
+fn a_batch_of_any_length_transforms_without_call_depth() {
+    // 100,000 pushes in one compound against a concurrent push, and the other way round, on a
+    // thread with a small stack: the recursive form overflowed at about 10,000 members.
+    let batch = Op::Compound(
+        (0..100_000)
+            .map(|i| Op::ArrayInsert {
+                id: A,
+                index: 3 + i,
+                value: item(10_000 + i as u64),
+            })
+            .collect(),
+    );
+    let push = Op::ArrayInsert {
+        id: A,
+        index: 3,
+        value: item(99),
+    };
+    let base = array_model(3);
+    let merged = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let left = items(&converge(&base, &batch, &push));
+            let right = items(&converge(&base, &push, &batch));
+            (left, right)
+        })
+        .expect("thread")
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(merged.0.len(), 100_004);
+    assert_eq!(merged.1.len(), 100_004);
+    assert_eq!(merged.0.iter().filter(|c| **c == 99).count(), 1);
+}
