@@ -79,7 +79,7 @@ async function openDocument(session) {
     try {
       return await session.openOrCreate('demo', docId, { text: '', tasks: [] });
     } catch (error) {
-      if (error.code !== 'timeout' && error.code !== 'disconnected') throw error;
+      if (!retryable(session, error)) throw error;
       // Not cached here and the relay is unreachable: keep trying (the status says offline).
     }
   }
@@ -126,13 +126,19 @@ async function main() {
   document.body.dataset.live = 'true';
 }
 
+/** Whether a failure only means "not connected yet": not a session that failed for good. */
+function retryable(session, error) {
+  const alive = session.state !== 'error' && session.state !== 'disconnected';
+  return alive && (error.code === 'timeout' || error.code === 'disconnected');
+}
+
 /** Runs `start` until it succeeds, waiting for the connection between tries. */
 async function untilOnline(start) {
   for (;;) {
     try {
       return await start();
     } catch (error) {
-      if (error.code !== 'timeout' && error.code !== 'disconnected') throw error;
+      if (!retryable(window.tandemSession, error)) throw error;
       await window.tandemSession.connected().catch(() => {});
     }
   }
