@@ -818,9 +818,18 @@ impl Engine {
         let op = make(id)?;
         // An edit the relay could never take is refused before it applies (a smaller one may
         // still compose into a larger run: composition stops at its own limit, far below).
-        let size = encoded_size(&op);
-        if size > limit {
-            return Err(EngineError::too_large(size, limit).into());
+        // Typing is checked by its text's length alone: it is on every keystroke's path.
+        let fits_by_text = match &op {
+            Op::StringInsert { text, .. } | Op::StringSplice { text, .. } => {
+                text.len() + TEXT_EDIT_OVERHEAD <= limit
+            }
+            _ => false,
+        };
+        if !fits_by_text {
+            let size = encoded_size(&op);
+            if size > limit {
+                return Err(EngineError::too_large(size, limit).into());
+            }
         }
         Ok(m.edit(op, typed_at)?)
     }
@@ -830,6 +839,10 @@ impl Engine {
         Ok(value_from_json(json)?.into_node(&mut self.ids))
     }
 }
+
+/// More than a string insert or splice adds to its text in a frame: the envelope, the element id
+/// and the positions as varints.
+const TEXT_EDIT_OVERHEAD: usize = 128;
 
 /// The bytes an operation takes in a frame (measured by encoding it: the cost is that of
 /// applying it, which happens anyway).

@@ -141,6 +141,10 @@ pub struct ClientModel {
     origin: u64,
     /// The sequence number of the next local operation.
     next_seq: u64,
+    /// The origins of the operations a restore brought (a few at most): with `origin`, the only
+    /// origins an operation in `unacked` can have, so a remote operation of any other is told
+    /// apart without looking through the queue.
+    restored_origins: Vec<u64>,
     /// Local operations not yet acknowledged, oldest first.
     unacked: VecDeque<Unacked>,
     /// How many of `unacked`, from the front, have been handed out to be sent.
@@ -213,6 +217,7 @@ impl ClientModel {
             version,
             origin,
             next_seq: 1,
+            restored_origins: Vec::new(),
             unacked: VecDeque::new(),
             sent: 0,
             online: true,
@@ -238,8 +243,11 @@ impl ClientModel {
     /// resync it, then call [`ClientModel::on_resynced`].
     pub fn restore(model: Model, version: u64, origin: u64, unacked: Vec<Unacked>) -> Self {
         let next_seq = unacked.iter().map(|u| u.seq + 1).max().unwrap_or(1);
+        let mut restored_origins: Vec<u64> = unacked.iter().map(|u| u.origin).collect();
+        restored_origins.dedup();
         ClientModel {
             next_seq,
+            restored_origins,
             // Any cached operation may have reached the relay before the cache was written.
             last_handed_out: next_seq - 1,
             unacked: unacked.into(),
@@ -284,6 +292,10 @@ impl ClientModel {
         let front = self.unacked.front();
         if front.is_some_and(|u| u.origin == origin && u.seq == seq) {
             return Ok(true);
+        }
+        if origin != self.origin && !self.restored_origins.contains(&origin) {
+            // Someone else's: the common case, on the path of every remote operation.
+            return Ok(false);
         }
         let held = self
             .unacked

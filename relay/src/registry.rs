@@ -693,17 +693,14 @@ impl ModelTask {
                 received: at,
                 ..
             } = submission;
-            let Some(member) = self.members.get_mut(key) else {
+            let Some(member) = self.members.get(key) else {
                 continue;
             };
-            // 0 stands for the session's site; the origin a session last submitted under is
-            // also the one its references are expressed on.
+            // 0 stands for the session's site.
             let origin = match submission.origin {
                 0 => member.site,
                 origin => origin,
             };
-            member.origin = origin;
-            let member = &self.members[key];
             let user = &member.identity.user_id;
             // A resend is harmless whoever sends it (it is acknowledged, not sequenced again);
             // new operations need the origin to be the user's.
@@ -735,6 +732,12 @@ impl ModelTask {
                     false
                 }
             };
+            // Taken: the origin a session last submitted under is also the one its references
+            // are expressed on.
+            if let Some(member) = self.members.get_mut(key) {
+                member.origin = origin;
+            }
+            let member = &self.members[key];
             for (i, op) in ops.iter().enumerate() {
                 let seq = first_seq + i as u64;
                 if refused {

@@ -454,7 +454,6 @@ fn a_local_server_is_stopped_and_removed_when_dropped() {
 async fn upgrades_global_model_ids_to_per_collection_keys() {
     use tandem_core::protocol::encode_frame;
     use tandem_relay::store::postgres::MIGRATIONS;
-    use tandem_relay::store::{model_key, Grantee, PermissionTarget, Permissions};
     let db = fresh_database("tandem_upgrade").await;
     // A database as the migrations before per-collection keys left it: model "x" of
     // collection "notes" known by "x" alone.
@@ -506,40 +505,7 @@ async fn upgrades_global_model_ids_to_per_collection_keys() {
     .expect("old op");
 
     let store = connect(&db.url).await;
-    let key = model_key("notes", "x");
-    let meta = store.model(&key).await.unwrap().expect("known by its key");
-    assert_eq!((meta.name.as_str(), meta.version), ("x", 1));
-    assert_eq!(
-        store.model("x").await.unwrap(),
-        None,
-        "no longer by its bare id"
-    );
-    let ops = store.ops(&key, 0, 1, 10).await.unwrap();
-    assert_eq!(ops.len(), 1);
-    assert_eq!(ops[0].op, op);
-    assert_eq!(store.last_seqs(&key).await.unwrap(), [(7, 1)]);
-    assert_eq!(
-        store.snapshot_at_or_before(&key, 0).await.unwrap(),
-        Some((0, root("")))
-    );
-    assert_eq!(
-        store
-            .permissions(&PermissionTarget::Model(key.clone()))
-            .await
-            .unwrap(),
-        [(
-            Grantee::User("ada".into()),
-            Permissions {
-                read: true,
-                ..Permissions::default()
-            }
-        )]
-    );
-    store.create_collection("tasks").await.unwrap();
-    store
-        .create_model(&ModelMeta::new("tasks", "x", 1), &root("t"))
-        .await
-        .expect("tasks/x beside notes/x");
+    conformance::upgraded_global_model_ids(&store, &op, &root("")).await;
     drop(store);
     db.remove().await;
 }

@@ -486,7 +486,6 @@ fn append_throughput() {
 fn upgrades_global_model_ids_to_per_collection_keys() {
     use tandem_core::protocol::encode_frame;
     use tandem_relay::store::sqlite::MIGRATIONS;
-    use tandem_relay::store::{model_key, Grantee, PermissionTarget, Permissions};
     let dir = tempfile::tempdir().expect("tempdir");
     // A database as schema 4 left it: model "x" of collection "notes" known by "x" alone.
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("open sqlite");
@@ -526,58 +525,9 @@ fn upgrades_global_model_ids_to_per_collection_keys() {
     drop(conn);
 
     let store = SqliteStore::open(dir.path()).expect("the upgrade");
-    runtime().block_on(async {
-        let key = model_key("notes", "x");
-        let meta = store.model(&key).await.unwrap().expect("known by its key");
-        assert_eq!((meta.name.as_str(), meta.version), ("x", 1));
-        assert_eq!(
-            store.model("x").await.unwrap(),
-            None,
-            "no longer by its bare id"
-        );
-        let ops = store.ops(&key, 0, 1, 10).await.unwrap();
-        assert_eq!(ops.len(), 1);
-        assert_eq!(ops[0].op, op);
-        assert_eq!(store.last_seqs(&key).await.unwrap(), [(7, 1)]);
-        assert_eq!(
-            store.snapshot_at_or_before(&key, 0).await.unwrap(),
-            Some((0, root("")))
-        );
-        let granted = store
-            .permissions(&PermissionTarget::Model(key.clone()))
-            .await
-            .unwrap();
-        assert_eq!(
-            granted,
-            [(
-                Grantee::User("ada".into()),
-                Permissions {
-                    read: true,
-                    ..Permissions::default()
-                }
-            )]
-        );
-        // The same name in another collection is now another model.
-        store
-            .create_model(&ModelMeta::new("notes", "y", 1), &root(""))
-            .await
-            .unwrap();
-        store.create_collection("tasks").await.unwrap();
-        store
-            .create_model(&ModelMeta::new("tasks", "x", 1), &root("t"))
-            .await
-            .expect("tasks/x beside notes/x");
-        let listed = store
-            .list_models(
-                "notes",
-                tandem_relay::store::ModelOrder::Created,
-                false,
-                0,
-                10,
-            )
-            .await
-            .unwrap();
-        let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["y", "x"]);
-    });
+    runtime().block_on(conformance::upgraded_global_model_ids(
+        &store,
+        &op,
+        &root(""),
+    ));
 }

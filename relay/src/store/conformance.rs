@@ -1769,3 +1769,55 @@ async fn concurrent_appends(store: &Arc<dyn Store>, run: &Run) {
         );
     }
 }
+
+/// What both backends' upgrade tests check once a database of the schema before per-collection
+/// keys was opened: model `x` of collection `notes` (version 1, made by `ada`, with `op` as its
+/// one operation under origin 7, `snapshot` as version 0 and a read grant for `ada`) is found
+/// under its key and no longer by its bare id, and `tasks/x` can be created beside it.
+pub async fn upgraded_global_model_ids(store: &dyn Store, op: &Op, snapshot: &Node) {
+    let key = super::model_key("notes", "x");
+    let meta = store.model(&key).await.unwrap().expect("known by its key");
+    assert_eq!((meta.name.as_str(), meta.version), ("x", 1));
+    assert_eq!(
+        store.model("x").await.unwrap(),
+        None,
+        "no longer by its bare id"
+    );
+    let ops = store.ops(&key, 0, 1, 10).await.unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(&ops[0].op, op);
+    assert_eq!(store.last_seqs(&key).await.unwrap(), [(7, 1)]);
+    assert_eq!(
+        store.snapshot_at_or_before(&key, 0).await.unwrap(),
+        Some((0, snapshot.clone()))
+    );
+    assert_eq!(
+        store
+            .permissions(&PermissionTarget::Model(key.clone()))
+            .await
+            .unwrap(),
+        [(
+            Grantee::User("ada".into()),
+            Permissions {
+                read: true,
+                ..Permissions::default()
+            }
+        )]
+    );
+    // The same name in another collection is now another model.
+    store
+        .create_model(&ModelMeta::new("notes", "y", 1), snapshot)
+        .await
+        .unwrap();
+    store.create_collection("tasks").await.unwrap();
+    store
+        .create_model(&ModelMeta::new("tasks", "x", 1), snapshot)
+        .await
+        .expect("tasks/x beside notes/x");
+    let listed = store
+        .list_models("notes", ModelOrder::Created, false, 0, 10)
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["y", "x"]);
+}
